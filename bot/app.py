@@ -1,0 +1,57 @@
+"""The one aiohttp server: web chat and webhooks. Resources open and close in its cleanup context."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.channels.webchat import WebChat, WebChatSender
+from bot.runtime import Runtime, open_runtime
+from bot.scheduler import Scheduler
+from bot.sessions import SessionStore
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", Runtime)
+WEBCHAT = web.AppKey("webchat", WebChat)
+DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": RUNTIME in request.app})
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
+               store: SessionStore | None = None, with_scheduler: bool | None = None,
+               exit_url: str = DEFAULT_EXIT_URL) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    webchat = WebChat(WebChatSender(), exit_url)
+    app[WEBCHAT] = webchat
+    app.router.add_get("/healthz", health)
+    if settings.webchat_enabled:
+        app.add_routes(webchat.routes())
+    run_scheduler = settings.scheduler_enabled if with_scheduler is None else with_scheduler
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with open_runtime(settings, clock=clock, store=store) as runtime:
+            app[RUNTIME] = runtime
+            runtime.add_sender(webchat.sender)
+            webchat.core = runtime.core
+            if runtime.demo_seeded:
+                log.info("demo data created (organisation 'demo')")
+            scheduler = Scheduler(runtime)
+            if run_scheduler:
+                await scheduler.start()
+            try:
+                yield
+            finally:
+                await scheduler.stop()
+                webchat.core = None
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,1 @@
+"""Channel adapters: each translates between its platform and the neutral types, nothing more."""

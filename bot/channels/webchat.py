@@ -1,0 +1,169 @@
+"""The web chat (DESIGN.md section 5): a JSON endpoint and a page with no third-party code.
+
+The session id is the page's random secret and the person's address on this channel; the page keeps
+it only in memory. Messages for her that arrive between her requests (a caseworker's answer) wait
+in a small in-memory outbox and leave with her next request or poll.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from bot.core import Core
+from bot.i18n import N_, _, current_language, is_rtl, normalise_language, use_language
+from bot.types import Channel, Inbound, Outcome, Reply
+
+log = logging.getLogger(__name__)
+
+SESSION_RE = re.compile(r"^[0-9a-f]{32,128}$")
+MAX_BODY_BYTES = 16 * 1024
+OUTBOX_LIMIT = 50
+MAX_OUTBOXES = 10_000
+STATIC_FILES = {"chat.js": "application/javascript", "chat.css": "text/css"}
+SECURITY_HEADERS = {
+    # No third-party scripts, fonts, frames or trackers; nothing cached; no referrer leaks.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def render_reply(reply: Reply) -> dict[str, Any]:
+    return {
+        "id": secrets.token_hex(8),
+        "text": reply.text,
+        "buttons": [[{"label": b.label, "action": b.action} for b in row]
+                    for row in reply.buttons],
+    }
+
+
+class WebChatSender:
+    """Outgoing messages for a web chat session wait here until the page asks."""
+
+    name = Channel.WEBCHAT.value
+
+    def __init__(self) -> None:
+        self._outboxes: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+
+    async def send(self, address: str, replies: Sequence[Reply], *,
+                   notification: bool) -> list[str]:
+        box = self._outboxes.get(address)
+        if box is None:
+            if len(self._outboxes) >= MAX_OUTBOXES:
+                self._outboxes.popitem(last=False)
+            box = self._outboxes[address] = deque(maxlen=OUTBOX_LIMIT)
+        box.extend(render_reply(r) for r in replies)
+        return []  # nothing on a server to delete later: the page holds the only copy
+
+    async def delete(self, address: str, refs: Sequence[str]) -> None:
+        self._outboxes.pop(address, None)
+
+    def take(self, address: str) -> list[dict[str, Any]]:
+        box = self._outboxes.pop(address, None)
+        return list(box) if box else []
+
+    def forget(self, address: str) -> None:
+        self._outboxes.pop(address, None)
+
+
+def _hint(request: web.Request) -> str | None:
+    header = request.headers.get("Accept-Language", "")
+    for part in header.split(","):
+        lang = normalise_language(part.split(";", 1)[0].strip())
+        if lang:
+            return lang
+    return None
+
+
+def _error(request: web.Request, status: int, message: str) -> web.Response:
+    with use_language(_hint(request)):
+        text = _(message)
+    return web.json_response({"error": text}, status=status, headers=SECURITY_HEADERS)
+
+
+class WebChat:
+    """The routes are registered before start-up; the core is handed over once it is open."""
+
+    def __init__(self, sender: WebChatSender, exit_url: str) -> None:
+        self.sender = sender
+        self.exit_url = exit_url
+        self.core: Core | None = None
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/webchat", self.redirect_page),
+            web.get("/webchat/", self.page),
+            web.get("/webchat/static/{name}", self.static),
+            web.post("/webchat/api/messages", self.messages),
+        ]
+
+    async def redirect_page(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/webchat/")
+
+    async def page(self, request: web.Request) -> web.Response:
+        html = resources.files("bot").joinpath("static/index.html").read_text(encoding="utf-8")
+        html = html.replace("{{EXIT_URL}}", json.dumps(self.exit_url)[1:-1])
+        return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        body = resources.files("bot").joinpath(f"static/{name}").read_bytes()
+        return web.Response(body=body, content_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
+
+    async def messages(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _error(request, 413, N_("That message is too long."))
+        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(request, 413, N_("That message is too long."))
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error(request, 400, N_("Sorry, that request could not be read."))
+        if not isinstance(body, dict):
+            return _error(request, 400, N_("Sorry, that request could not be read."))
+        session = body.get("session")
+        if not isinstance(session, str) or not SESSION_RE.match(session):
+            return _error(request, 400, N_("Sorry, this chat session is not valid. "
+                                           "Please reload the page."))
+        text, action = body.get("text"), body.get("action")
+        if body.get("poll") is True and text is None and action is None:
+            return self._respond(self.sender.take(session), exit_=False)
+        value = text if action is None else action
+        if (text is None) == (action is None) or not isinstance(value, str):
+            return _error(request, 400, N_("Sorry, that request could not be read."))
+        if self.core is None:
+            return _error(request, 503, N_("Sorry, the chat is starting. Please try "
+                                           "again in a moment."))
+        inbound = Inbound(channel=Channel.WEBCHAT, address=session, text=text, action=action,
+                          language_hint=_hint(request))
+        outcome: Outcome = await self.core.handle(inbound)
+        if outcome.exit:
+            self.sender.forget(session)
+            return self._respond([render_reply(r) for r in outcome.replies], exit_=True)
+        queued = self.sender.take(session)
+        return self._respond(queued + [render_reply(r) for r in outcome.replies], exit_=False)
+
+    def _respond(self, replies: list[dict[str, Any]], *, exit_: bool) -> web.Response:
+        lang = current_language()
+        # The page's own labels, in her language (the page ships no text of its own).
+        ui = {"title": _("Chat"), "exit": "✖ " + _("Quick exit"), "send": _("Send"),
+              "placeholder": _("Write a message")}
+        return web.json_response({"replies": replies, "exit": exit_, "lang": lang,
+                                  "dir": "rtl" if is_rtl(lang) else "ltr", "ui": ui},
+                                 headers=SECURITY_HEADERS)

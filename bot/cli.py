@@ -1,0 +1,116 @@
+"""Command line: run, migrate, seed-demo (and the staff tools the other journeys add)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("bot")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help_text: str,
+            arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+            ) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        _COMMANDS[name] = (fn, arguments, help_text)
+        return fn
+    return register
+
+
+@command("run", "serve the bot: web chat, and Telegram/Viber where a token is set")
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    app = create_app(settings)
+    if not settings.has_channel_token:
+        print(f"No channel token set: serving the web chat with demo data at "
+              f"http://{settings.http_host}:{settings.http_port}/webchat/ (Ctrl+C to stop)",
+              flush=True)
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None,
+                access_log=None)
+    return 0
+
+
+@command("migrate", "bring the database schema up to date")
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from db.engine import make_engine, upgrade
+
+    async def go() -> None:
+        from bot.runtime import prepare_database
+
+        await upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            await prepare_database(settings, engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    print("The database is up to date.")
+    return 0
+
+
+@command("seed-demo", "create the demo organisation 'demo' with invented content")
+def seed_demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.crypto import AddressVault
+    from bot.runtime import prepare_database
+    from db.demo import seed_demo
+    from db.engine import make_engine, make_session_factory
+
+    async def go() -> bool:
+        engine = make_engine(settings.database_url)
+        try:
+            await prepare_database(settings, engine)
+            async with make_session_factory(engine)() as db, db.begin():
+                return await seed_demo(db, AddressVault.from_data_key(settings.data_key))
+        finally:
+            await engine.dispose()
+
+    created = asyncio.run(go())
+    print("Demo data created (organisation 'demo')." if created
+          else "Demo data was already there (organisation 'demo').")
+    return 0
+
+
+def _load_extensions() -> None:
+    """Commands defined by other modules register themselves on import."""
+    import importlib
+
+    for module in ("bot.staff_cli",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    parser = argparse.ArgumentParser(prog="python -m bot", description="WE GO! bot")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_fn, arguments, help_text) in _COMMANDS.items():
+        arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(create_key=True)
+    except SettingsError as exc:
+        print(f"Configuration problem: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level)
+    fn = _COMMANDS[args.command][0]
+    try:
+        return fn(args, settings)
+    except SettingsError as exc:
+        print(f"Configuration problem: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,235 @@
+"""The neutral core: Inbound -> user, locale, session -> route -> handler -> Outcome.
+
+One database transaction per update, owned here. The core imports no channel SDK.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, normalise_language, set_language, translations
+from bot.sessions import SessionData, SessionStore
+from bot.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
+from db import queries
+from db.models import User
+from handlers.base import MAX_TEXT_CHARS, Ctx, Route, Services
+from handlers.ui import EXIT_ACTION, screen, with_exit
+
+log = logging.getLogger(__name__)
+
+EXIT_COMMANDS = frozenset({"/exit", "/quit", "/stop"})
+MAX_ADDRESS_CHARS = 128
+
+
+# The exit word of each language, built in so that a catalog mistake can never disable it.
+BUILTIN_EXIT_WORDS = frozenset({"exit", "изход", "esci", "salir", "sortir", "έξοδος", "вихід",
+                                "خروج"})
+
+
+def exit_words() -> frozenset[str]:
+    """The exit word of every language: whatever language the phone shows, the word works."""
+    words = set(BUILTIN_EXIT_WORDS)
+    for lang in LANGUAGES:
+        # Translators: the single word a user types to leave the bot at once. Lower case.
+        words.add(translations(lang).gettext("exit").casefold())
+    return frozenset(words)
+
+
+class RoutingTable:
+    """The explicit ordered table, indexed once: commands, then action prefixes, then states."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.commands: dict[str, Route] = {}
+        self.prefixes: dict[str, Route] = {}
+        self.states: dict[str, Route] = {}
+        for route in routes:
+            for key, table in ((route.command, self.commands), (route.prefix, self.prefixes),
+                               (route.state, self.states)):
+                if key is None:
+                    continue
+                if key in table:
+                    raise ValueError(f"two routes for {key!r}")
+                table[key] = route
+
+    def match(self, inbound: Inbound, session: SessionData) -> tuple[Route | None, tuple[str, ...]]:
+        if inbound.action is not None:
+            if inbound.action in self.commands:
+                return self.commands[inbound.action], ()
+            head, *rest = inbound.action.split(":")
+            if head in self.prefixes:
+                return self.prefixes[head], tuple(rest)
+            return None, ()
+        text = (inbound.text or "").strip()
+        if text.startswith("/"):
+            word, *rest = text.split(maxsplit=1)
+            command = word.split("@", 1)[0].lower()  # Telegram sends /start@BotName in groups
+            if command in self.commands:
+                return self.commands[command], tuple(rest[0].split()) if rest else ()
+        if session.state and session.state in self.states:
+            return self.states[session.state], ()
+        return None, ()
+
+
+Deliver = Callable[[Outgoing], Awaitable[None]]
+
+
+class Core:
+    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], store: SessionStore,
+                 services: Services, routes: Sequence[Route], fallback: Route,
+                 exit_route: Route, deliver: Deliver | None = None) -> None:
+        self._sessionmaker = sessionmaker
+        self._store = store
+        self.services = services
+        self._table = RoutingTable(routes)
+        self._fallback = fallback
+        self._exit = exit_route
+        self._exit_words = exit_words()
+        self.deliver = deliver
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- the one entry point ---------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> Outcome:
+        if not inbound.address or len(inbound.address) > MAX_ADDRESS_CHARS:
+            raise ValueError("invalid address")
+        key = self.services.vault.lookup_hash(inbound.channel, inbound.address)
+        # One update at a time per person, so her session and screens stay in order.
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._handle_locked(inbound, key)
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
+        session = await self._store.load(key)
+        outcome = Outcome()
+        try:
+            async with self._sessionmaker() as db, db.begin():
+                user, is_new = await self._load_user(db, inbound, key)
+                set_language(user.language)
+                ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
+                          services=self.services, is_new_user=is_new)
+                outcome.replies = await self._dispatch(ctx)
+                outcome.exit = ctx.exit_requested
+                outcome.user_id = user.id
+                outcome.outgoing = list(ctx.outgoing)
+        except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
+            self._log_failure(exc)
+            outcome = Outcome(replies=[screen(
+                _("Sorry, something went wrong on our side. Nothing was changed. "
+                  "Please try again in a moment."))])
+            return self._finish(outcome)
+        if outcome.exit:
+            await self._store.drop(key)
+        else:
+            await self._store.save(key, session)
+        for item in outcome.outgoing:
+            self._spawn(item)
+        return self._finish(outcome)
+
+    # -- internals ---------------------------------------------------------------------------------
+    async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str) -> tuple[User, bool]:
+        user = (await db.execute(select(User).where(User.lookup_hash == key))).scalar_one_or_none()
+        today = self.services.clock().date()
+        if user is None:
+            user = User(channel=inbound.channel, lookup_hash=key,
+                        address_enc=self.services.vault.encrypt(inbound.channel, inbound.address),
+                        language=normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE,
+                        last_active_on=today, created_on=today, topics=[])
+            db.add(user)
+            await db.flush()
+            return user, True
+        await self._touch(db, user, today)
+        return user, False
+
+    async def _touch(self, db: AsyncSession, user: User, today: date) -> None:
+        """Keep only the last-active *date*; count her once a month for the impact report."""
+        if user.last_active_on == today:
+            return
+        if user.onboarded and (user.last_active_on.year, user.last_active_on.month) != (
+                today.year, today.month):
+            await queries.bump(db, "active_month", day=today.replace(day=1), org_id=0,
+                               region_code=user.region_code or "", role=user.role)
+        user.last_active_on = today
+        if not user.active:
+            user.active = True  # she wrote to us again, so she unblocked the bot
+
+    async def _dispatch(self, ctx: Ctx) -> list[Reply]:
+        inbound = ctx.inbound
+        if inbound.action is not None and not is_valid_action(inbound.action):
+            return [screen(_("That button is not valid any more. Here is the main menu."))] + \
+                await self._fallback.handler(ctx)
+        if inbound.text is not None and len(inbound.text) > MAX_TEXT_CHARS:
+            return [screen(_("That message is too long. Please write at most {limit} characters.",
+                             limit=MAX_TEXT_CHARS))]
+        if self._is_exit(inbound):
+            return await self._exit.handler(ctx)
+        route, args = self._table.match(inbound, ctx.session)
+        if route is None:
+            route = self._fallback
+        return await self._run(route, args, ctx)
+
+    async def _run(self, route: Route, args: tuple[str, ...], ctx: Ctx) -> list[Reply]:
+        if route.roles is not None and ctx.user.role not in route.roles:
+            # Never trust a payload: the role comes from the database row (DESIGN.md 2.8).
+            log.info("refused %s for role %s", route.handler.__name__, ctx.user.role)
+            return [screen(_("Sorry, this is not available to you."))]
+        ctx.args = args
+
+        async def goto(action: str) -> list[Reply]:
+            target, target_args = self._table.match(
+                Inbound(ctx.inbound.channel, ctx.inbound.address, action=action), ctx.session)
+            return await self._run(target or self._fallback, target_args, ctx)
+
+        ctx.goto = goto
+        return await route.handler(ctx)
+
+    def _is_exit(self, inbound: Inbound) -> bool:
+        if inbound.action is not None:
+            return inbound.action == EXIT_ACTION
+        text = (inbound.text or "").strip()
+        return text.split("@", 1)[0].lower() in EXIT_COMMANDS or text.casefold() in self._exit_words
+
+    @staticmethod
+    def _finish(outcome: Outcome) -> Outcome:
+        if outcome.replies and not outcome.exit:
+            outcome.replies[-1] = with_exit(outcome.replies[-1])
+        return outcome
+
+    @staticmethod
+    def _log_failure(exc: BaseException) -> None:
+        # Only the type and where: an exception's message can carry what the person typed.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in frames[-4:]]
+        log.error("update failed: %s at %s", type(exc).__name__, " < ".join(reversed(where)))
+
+    def _spawn(self, item: Outgoing) -> None:
+        if self.deliver is None:
+            return
+        task = asyncio.create_task(self._deliver_safely(item))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _deliver_safely(self, item: Outgoing) -> None:
+        try:
+            await self.deliver(item)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001
+            self._log_failure(exc)
+
+    async def drain(self) -> None:
+        """Wait for relays under way (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+

@@ -1,0 +1,61 @@
+"""Channel addresses at rest: AES-GCM for the address, HMAC-SHA256 for the lookup hash.
+
+Both keys are derived from DATA_KEY with HKDF, so one secret in the environment is enough and a
+database file alone tells nobody who uses the bot.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_NONCE = 12
+
+
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
+
+
+@dataclass(frozen=True)
+class AddressVault:
+    enc_key: bytes = field(repr=False)
+    mac_key: bytes = field(repr=False)
+
+    @classmethod
+    def from_data_key(cls, data_key: bytes) -> AddressVault:
+        if len(data_key) != 32:
+            raise ValueError("the data key must be 32 bytes")
+        return cls(_derive(data_key, b"wego/address-enc/v1"), _derive(data_key, b"wego/lookup/v1"))
+
+    def lookup_hash(self, channel: str, address: str) -> str:
+        msg = f"{channel}\x00{address}".encode()
+        return hmac.new(self.mac_key, msg, hashlib.sha256).hexdigest()
+
+    def encrypt(self, channel: str, address: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        # The channel is bound as associated data: a ciphertext moved to another row's channel fails.
+        return nonce + AESGCM(self.enc_key).encrypt(nonce, address.encode(), channel.encode())
+
+    def decrypt(self, channel: str, blob: bytes) -> str:
+        return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], channel.encode()).decode()
+
+
+def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
+    """Salted scrypt hash for code words and invite codes: `salt$hash`, both hex."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"{salt.hex()}${digest.hex()}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    try:
+        salt_hex, _ = stored.split("$", 1)
+        candidate = hash_secret(secret, salt=bytes.fromhex(salt_hex))
+    except ValueError:
+        return False
+    return hmac.compare_digest(candidate, stored)

@@ -1,0 +1,149 @@
+"""gettext the aiogram way: the locale is a ContextVar set per update, catalogs are compiled from
+the .po files in memory on first use (no manual compile step), placeholders are named and filled
+after translation, dates go through Babel in the region's time zone."""
+from __future__ import annotations
+
+import gettext as _gettext
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date as _babel_date
+from babel.dates import format_datetime as _babel_datetime
+from babel.dates import format_time as _babel_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LANGUAGES: tuple[str, ...] = ("bg", "it", "es", "ca", "el", "en", "uk", "ar")
+DEFAULT_LANGUAGE = "en"
+RTL_LANGUAGES = frozenset({"ar"})
+# Each language named in itself: a woman must recognise her own language, whatever the screen shows.
+LANGUAGE_NAMES: dict[str, str] = {
+    "bg": "Български",
+    "it": "Italiano",
+    "es": "Español",
+    "ca": "Català",
+    "el": "Ελληνικά",
+    "en": "English",
+    "uk": "Українська",
+    "ar": "العربية",
+}
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+_locale: ContextVar[str] = ContextVar("wego_locale", default=DEFAULT_LANGUAGE)
+_catalogs: dict[str, _gettext.NullTranslations] = {}
+_lock = threading.Lock()
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark an import-time constant for extraction; translate it with _() when shown."""
+    return message
+
+
+def _compile(lang: str) -> _gettext.NullTranslations:
+    po_path = LOCALES_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_path.exists():
+        return _gettext.NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return _gettext.GNUTranslations(buf)
+
+
+def translations(lang: str) -> _gettext.NullTranslations:
+    found = _catalogs.get(lang)
+    if found is None:
+        with _lock:
+            found = _catalogs.get(lang)
+            if found is None:
+                found = _compile(lang)
+                _catalogs[lang] = found
+    return found
+
+
+def load_all() -> None:
+    """Compile every catalog now (at start-up), so the first update pays nothing."""
+    for lang in LANGUAGES:
+        translations(lang)
+
+
+def reload_catalogs() -> None:
+    with _lock:
+        _catalogs.clear()
+
+
+def normalise_language(hint: str | None) -> str | None:
+    """'uk-UA' -> 'uk'; unknown or empty -> None."""
+    if not hint:
+        return None
+    base = hint.replace("_", "-").split("-", 1)[0].lower()
+    return base if base in LANGUAGES else None
+
+
+def current_language() -> str:
+    return _locale.get()
+
+
+def set_language(lang: str | None) -> None:
+    _locale.set(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+
+
+@contextmanager
+def use_language(lang: str | None) -> Iterator[None]:
+    token = _locale.set(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+    try:
+        yield
+    finally:
+        _locale.reset(token)
+
+
+def _(message: str, **values: object) -> str:
+    text = translations(_locale.get()).gettext(message)
+    return text.format(**values) if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    text = translations(_locale.get()).ngettext(singular, plural, n)
+    return text.format(n=n, **values)
+
+
+def is_rtl(lang: str | None = None) -> bool:
+    return (lang or _locale.get()) in RTL_LANGUAGES
+
+
+def _babel_locale() -> Locale:
+    return Locale.parse(_locale.get())
+
+
+def format_when(moment: datetime, tz: str) -> str:
+    """A meetup time as a stressed reader wants it: weekday, date and time, in the region's zone."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return _babel_datetime(local, "EEEE d MMMM, HH:mm", locale=_babel_locale())
+
+
+def format_day(day: date) -> str:
+    return _babel_date(day, "long", locale=_babel_locale())
+
+
+def format_clock(moment: datetime, tz: str) -> str:
+    return _babel_time(moment.astimezone(ZoneInfo(tz)), "short", locale=_babel_locale())
+
+
+def format_number(n: int | float) -> str:
+    return format_decimal(n, locale=_babel_locale())
+
+
+def data_text(text: str) -> str:
+    """Text from the database. Seeded and demo rows are msgids and get translated; text that a
+    caseworker typed is shown as she typed it (no placeholders are filled in data)."""
+    return translations(_locale.get()).gettext(text) if text else text

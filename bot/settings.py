@@ -1,0 +1,130 @@
+"""Settings from the environment (and a local `.env`); secrets never come from anywhere else."""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
+DEFAULT_KEY_FILE = "var/data.key"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DB_URL
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = ""
+    telegram_token: str = ""
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_secret: str = ""
+    viber_token: str = ""
+    viber_api_base_url: str = "https://chatapi.viber.com/pa/"
+    data_key: bytes = field(default=b"", repr=False)
+    redis_url: str = ""
+    log_level: str = "INFO"
+    session_ttl_seconds: int = 1800
+    auto_migrate: bool = True
+    demo_data: str = "auto"
+    webchat_enabled: bool = True
+    scheduler_enabled: bool = True
+    retention_days: int = 180
+    invite_ttl_hours: int = 72
+
+    @property
+    def has_channel_token(self) -> bool:
+        return bool(self.telegram_token or self.viber_token)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, load_dotenv: bool = True,
+                 create_key: bool = False) -> Settings:
+        """Read the settings; with create_key, make a local data key on first start."""
+        if env is None:
+            if load_dotenv:
+                from dotenv import load_dotenv as _load
+
+                _load(override=False)
+            env = dict(os.environ)
+        key = _load_data_key(env, create=create_key)
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DB_URL,
+            http_host=env.get("HTTP_HOST") or "127.0.0.1",
+            http_port=_int(env, "HTTP_PORT", 8080),
+            public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
+            telegram_token=env.get("TELEGRAM_TOKEN", ""),
+            telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL")
+            or "https://api.telegram.org/bot",
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            viber_token=env.get("VIBER_TOKEN", ""),
+            viber_api_base_url=env.get("VIBER_API_BASE_URL") or "https://chatapi.viber.com/pa/",
+            data_key=key,
+            redis_url=env.get("REDIS_URL", ""),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 1800),
+            auto_migrate=_bool(env.get("AUTO_MIGRATE"), True),
+            demo_data=(env.get("DEMO_DATA") or "auto").lower(),
+            webchat_enabled=_bool(env.get("WEBCHAT_ENABLED"), True),
+            scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED"), True),
+            retention_days=_int(env, "RETENTION_DAYS", 180),
+            invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
+        )
+
+
+def _decode_key(raw: str, source: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw.strip() + "=" * (-len(raw.strip()) % 4))
+    except ValueError as exc:
+        raise SettingsError(f"{source} is not base64") from exc
+    if len(key) != 32:
+        raise SettingsError(f"{source} must decode to 32 bytes (make one with: "
+                            "python -c 'import secrets,base64;"
+                            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')")
+    return key
+
+
+def _load_data_key(env: dict[str, str], *, create: bool) -> bytes:
+    """DATA_KEY, else the key file; on a first local start, a new key in that file."""
+    if env.get("DATA_KEY"):
+        return _decode_key(env["DATA_KEY"], "DATA_KEY")
+    path = Path(env.get("DATA_KEY_FILE") or DEFAULT_KEY_FILE)
+    if path.exists():
+        return _decode_key(path.read_text(encoding="ascii"), str(path))
+    if not create:
+        return b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(raw + "\n")
+    log.warning("No DATA_KEY was set: created a new data key in %s (keep it safe and back it up;"
+                " without it the stored channel addresses cannot be read)", path.resolve())
+    return _decode_key(raw, str(path))

@@ -1,0 +1,78 @@
+"""The neutral types between channels and the core. No channel SDK is imported here."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+MAX_ACTION_BYTES = 64
+_ACTION_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+class Channel(StrEnum):
+    WEBCHAT = "webchat"
+    TELEGRAM = "telegram"
+    VIBER = "viber"
+
+
+def is_valid_action(action: str) -> bool:
+    """Short ASCII payloads only: they reach us from clients and may be forged."""
+    return bool(_ACTION_RE.match(action)) and len(action.encode("ascii")) <= MAX_ACTION_BYTES
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if not is_valid_action(self.action):
+            raise ValueError("button action must be ASCII [A-Za-z0-9_.:-], at most 64 bytes")
+
+
+Rows = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message the bot shows. `replace` edits the previous screen where the channel can."""
+
+    text: str
+    buttons: Rows = ()
+    silent: bool = False
+    protected: bool = True
+    replace: bool = False
+
+    def has_action(self, action: str) -> bool:
+        return any(b.action == action for row in self.buttons for b in row)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One event from a person: text typed, or a button pressed (action)."""
+
+    channel: Channel
+    address: str
+    text: str | None = None
+    action: str | None = None
+    language_hint: str | None = None
+    message_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Replies for another person (a relay, a notification), delivered after the commit."""
+
+    user_id: str
+    replies: tuple[Reply, ...]
+    notification: bool = True
+
+
+@dataclass
+class Outcome:
+    """What the core made of one Inbound, for the adapter to render."""
+
+    replies: list[Reply] = field(default_factory=list)
+    exit: bool = False
+    user_id: str | None = None
+    outgoing: list[Outgoing] = field(default_factory=list)

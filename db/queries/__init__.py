@@ -1,0 +1,44 @@
+"""Query functions shared by the journeys. They flush when they need ids, and never commit."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AuditEntry, ImpactCount, Region, User
+
+
+async def bump(db: AsyncSession, metric: str, *, day: date, org_id: int = 0,
+               region_code: str = "", n: int = 1, role: str | None = None) -> None:
+    """Add n to an impact counter (an aggregate: it never names a person)."""
+    if role is not None and role != "participant":
+        metric = f"{metric}:{role}"
+    key = (ImpactCount.day == day, ImpactCount.org_id == org_id,
+           ImpactCount.region_code == region_code, ImpactCount.metric == metric)
+    result = await db.execute(update(ImpactCount).where(*key)
+                              .values(value=ImpactCount.value + n))
+    if result.rowcount == 0:
+        db.add(ImpactCount(day=day, org_id=org_id, region_code=region_code, metric=metric,
+                           value=n))
+        await db.flush()
+
+
+async def audit(db: AsyncSession, actor: User, action: str, target_type: str = "",
+                target_id: object = "") -> None:
+    """Record a privileged action: who, what, when. Never a participant's text."""
+    db.add(AuditEntry(actor_id=actor.id, actor_role=actor.role, org_id=actor.org_id,
+                      action=action, target_type=target_type, target_id=str(target_id)))
+
+
+async def regions(db: AsyncSession) -> list[Region]:
+    return list((await db.execute(select(Region).order_by(Region.position))).scalars())
+
+
+async def region(db: AsyncSession, code: str | None) -> Region | None:
+    return await db.get(Region, code) if code else None
+
+
+async def region_timezone(db: AsyncSession, code: str | None) -> str:
+    found = await region(db, code)
+    return found.timezone if found else "Europe/Brussels"

@@ -1,0 +1,1 @@
+"""The conversation, channel-neutral: one module per journey, one ordered routing table."""

@@ -1,0 +1,92 @@
+"""What every handler gets (Ctx) and how it is registered (Route).
+
+Handlers are `async def verb_noun(ctx) -> list[Reply]`. They never commit: the core owns the
+transaction. They never trust a payload: ids are looked up and roles checked in the database.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.types import Inbound, Outgoing, Reply
+from db.models import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.crypto import AddressVault
+    from bot.sessions import SessionData
+    from bot.settings import Settings
+    from db.models import User
+
+Handler = Callable[["Ctx"], Awaitable[list[Reply]]]
+
+MAX_TEXT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    vault: AddressVault
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass
+class Ctx:
+    inbound: Inbound
+    db: AsyncSession
+    user: User
+    session: SessionData
+    services: Services
+    args: tuple[str, ...] = ()
+    is_new_user: bool = False
+    outgoing: list[Outgoing] = field(default_factory=list)
+    exit_requested: bool = False
+    # Set by the core: run the route of another action in this same update (deep links, redirects).
+    goto: Callable[[str], Awaitable[list[Reply]]] | None = None
+
+    @property
+    def text(self) -> str:
+        """What she typed, stripped; '' for a button press."""
+        return (self.inbound.text or "").strip()
+
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    def send_to(self, user_id: str, replies: Sequence[Reply], *, notification: bool = True) -> None:
+        """Queue replies for someone else; delivered only after the transaction commits."""
+        self.outgoing.append(Outgoing(user_id, tuple(replies), notification))
+
+    def request_exit(self) -> None:
+        self.exit_requested = True
+
+    def arg_int(self, index: int) -> int | None:
+        """A numeric id from the payload, or None when it is missing or forged."""
+        try:
+            raw = self.args[index]
+        except IndexError:
+            return None
+        return int(raw) if raw.isdigit() and len(raw) <= 9 else None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the routing table. Exactly one of command, prefix or state is set.
+
+    - command: '/start' — matched on typed text (first word) or an identical action.
+    - prefix: 'job' — matched on actions 'job' and 'job:...'; args are the parts after it.
+    - state: a session state — matched on typed text while the session is in that state.
+    roles: who may reach the handler; checked by the core against the database row.
+    """
+
+    handler: Handler
+    command: str | None = None
+    prefix: str | None = None
+    state: str | None = None
+    roles: frozenset[Role] | None = None
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:
+            raise ValueError("a route has exactly one of command, prefix or state")

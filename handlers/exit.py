@@ -1,0 +1,28 @@
+"""Quick exit (DESIGN.md 2.3): end the session, erase what the platform allows, leave one neutral
+cover message. The channel adapter does the erasing; here we make the deletions due at once, so
+that a crash half-way still ends with them deleted by the scheduler."""
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from bot.i18n import _
+from bot.types import Reply
+from db.models import MessageRef
+from handlers.base import Ctx, Route
+
+
+def cover_message() -> Reply:
+    # Translators: neutral words that may stay on screen after a quick exit. Nothing about help.
+    return Reply(_("Thanks, talk soon."), silent=True)
+
+
+async def quick_exit(ctx: Ctx) -> list[Reply]:
+    """/exit, the exit word, or ✖ — from anywhere."""
+    await ctx.db.execute(update(MessageRef).where(MessageRef.user_id == ctx.user.id)
+                         .values(delete_at=ctx.now()))
+    ctx.session.reset()
+    ctx.request_exit()
+    return [cover_message()]
+
+
+ROUTE = Route(quick_exit, command="/exit")

@@ -1,0 +1,89 @@
+"""Help contacts for her country (checked lines with source and date, local centres from the
+database) and honest safety advice."""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from bot.i18n import _, data_text, format_day
+from bot.types import Button, Reply
+from db import queries
+from db.models import HelpContact
+from db.reference import COUNTRY_NAMES
+from handlers.base import Ctx, Route
+from handlers.ui import screen
+
+COUNTRIES = ("BG", "IT", "ES", "GR")
+
+
+def contact_block(contact: HelpContact) -> str:
+    lines = [f"☎ {data_text(contact.name)}: {contact.number}" if contact.number
+             else f"• {data_text(contact.name)}"]
+    if contact.hours:
+        lines.append(data_text(contact.hours))
+    if contact.notes:
+        lines.append(data_text(contact.notes))
+    if contact.source or contact.checked_on:
+        lines.append(_("Source: {source}. Last checked: {date}.", source=contact.source or "—",
+                       date=format_day(contact.checked_on) if contact.checked_on else "—"))
+    return "\n".join(lines)
+
+
+async def contacts_for(ctx: Ctx, country: str, region_code: str | None) -> list[HelpContact]:
+    query = (select(HelpContact)
+             .where(HelpContact.active.is_(True), HelpContact.country == country,
+                    or_(HelpContact.region_code.is_(None), HelpContact.region_code == region_code))
+             .order_by(HelpContact.position, HelpContact.id))
+    return list((await ctx.db.execute(query)).scalars())
+
+
+async def show_help(ctx: Ctx) -> list[Reply]:
+    """help / help:c:<country> — the contacts of her country, or a country picker elsewhere."""
+    region = await queries.region(ctx.db, ctx.user.region_code)
+    country = region.country if region else None
+    if len(ctx.args) >= 2 and ctx.args[0] == "c" and ctx.args[1] in COUNTRIES:
+        country = ctx.args[1]
+    if ctx.args and ctx.args[0] == "safety":
+        return [safety_advice()]
+    if country is None:
+        buttons = [[Button(_(COUNTRY_NAMES[c]), f"help:c:{c}")] for c in COUNTRIES]
+        return [screen(_("If you are in danger now, call 112. It is free and works in every EU "
+                         "country.") + "\n\n" + _("Which country's help lines do you want to see?"),
+                       *buttons, [Button(_("Tips to stay safe"), "help:safety")])]
+    contacts = await contacts_for(ctx, country, ctx.user.region_code)
+    hotlines = [c for c in contacts if c.kind != "centre"]
+    centres = [c for c in contacts if c.kind == "centre"]
+    parts = [_("Help in {country}", country=_(COUNTRY_NAMES[country]))]
+    parts += [contact_block(c) for c in hotlines]
+    if centres:
+        parts.append(_("Local centres near you"))
+        parts += [contact_block(c) for c in centres]
+    parts.append(_("Calling 112 always shows your number to the operator. Calls to help lines "
+                   "can stay in your phone's call log, even when they are free: delete them "
+                   "there if someone checks your phone."))
+    others = [Button(_(COUNTRY_NAMES[c]), f"help:c:{c}") for c in COUNTRIES if c != country]
+    return [screen("\n\n".join(parts), [Button(_("Tips to stay safe"), "help:safety")], others)]
+
+
+def safety_advice() -> Reply:
+    text = "\n\n".join([
+        _("Tips to stay safe"),
+        _("• Quick exit: press ✖ or write “{word}”. The bot closes and deletes the messages it "
+          "can. It only helps if someone looks over your shoulder; it does not hide that you "
+          "used the app.", word=_("exit")),
+        _("• Vanishing messages: in Settings choose after how long our messages disappear "
+          "(1 hour or 24 hours)."),
+        _("• Delete the whole chat in your app when you finish. On Telegram: press and hold the "
+          "chat, then Delete. On Viber you can also hide a chat behind a PIN (Hide this chat)."),
+        _("• Turn off message previews on the lock screen in your phone's notification "
+          "settings, so that nobody sees a message arrive."),
+        _("• Help line calls and 112 calls stay in your phone's call log. Delete them there."),
+        _("• If you think your phone is watched, use a friend's phone or a computer at a "
+          "library or a centre."),
+    ])
+    return screen(text, [Button(_("Help contacts"), "help")])
+
+
+ROUTES = [
+    Route(show_help, prefix="help"),
+    Route(show_help, command="/help"),
+]

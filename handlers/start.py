@@ -1,0 +1,176 @@
+"""First contact: language -> safety notice -> region -> main menu; deep links land after the
+safety notice. Also the main menu itself and the calm answer to anything unexpected."""
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, _, normalise_language, set_language
+from bot.types import Button, Reply
+from db import queries
+from db.models import Role
+from db.reference import REGION_NAMES
+from handlers.base import Ctx, Route
+from handlers.ui import check, screen
+
+DEEP_LINK = re.compile(r"^(ev|job)-(\d{1,9})$")
+DEEP_TARGET = {"ev": "ev:show:{}", "job": "job:show:{}"}
+
+
+class StartState(StrEnum):
+    LANGUAGE = "start.language"
+    SAFETY = "start.safety"
+    REGION = "start.region"
+
+
+async def start_bot(ctx: Ctx) -> list[Reply]:
+    """/start [payload]: begin, or begin again, remembering a deep link for after the notice."""
+    payload = ctx.args[0] if ctx.args else ""
+    ctx.session.reset()
+    if DEEP_LINK.match(payload):
+        ctx.session.data["deep"] = payload
+    reply = language_screen(ctx) if not ctx.user.onboarded else safety_screen(ctx)
+    if payload and "deep" not in ctx.session.data:
+        # A link we do not know (mistyped, or forged): say so, and carry on safely.
+        return [Reply(_("That link is not valid any more.")), reply]
+    return [reply]
+
+
+def language_screen(ctx: Ctx) -> Reply:
+    ctx.session.state = StartState.LANGUAGE
+    preferred = normalise_language(ctx.inbound.language_hint) or ctx.user.language
+    order = [preferred] + [lang for lang in LANGUAGES if lang != preferred]
+    buttons = [Button(check(lang == ctx.user.language) + LANGUAGE_NAMES[lang], f"lang:{lang}")
+               for lang in order]
+    return screen(_("Welcome. Please choose your language."),
+                  *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
+                  menu=ctx.user.onboarded)
+
+
+async def show_languages(ctx: Ctx) -> list[Reply]:
+    """The language list, from the start or from settings."""
+    return [language_screen(ctx)]
+
+
+async def choose_language(ctx: Ctx) -> list[Reply]:
+    """lang:<code>: switch the language, then carry on where she was."""
+    lang = ctx.args[0] if ctx.args else ""
+    if lang not in LANGUAGES:
+        return [language_screen(ctx)]
+    ctx.user.language = lang
+    set_language(lang)
+    if not ctx.user.onboarded:
+        return [safety_screen(ctx)]
+    ctx.session.reset()
+    return [Reply(_("Language changed.")), menu_screen(ctx)]
+
+
+def safety_screen(ctx: Ctx) -> Reply:
+    ctx.session.state = StartState.SAFETY
+    text = "\n\n".join([
+        _("Before we start: is this a safe moment? Could someone else read this phone?"),
+        _("What this bot does: it keeps no copy of what you write. Quick exit (the ✖ button, or "
+          "the word “{word}”) closes the chat at once and deletes the messages it can. Messages "
+          "here vanish after 24 hours unless you change it in Settings.", word=_("exit")),
+        _("What it cannot erase: on Telegram, messages older than 48 hours; on Viber, any "
+          "message; the chat itself in your list of chats; notifications already shown; calls in "
+          "your phone's call log."),
+    ])
+    return screen(text, [Button(_("Yes, it is safe now. Continue"), "safe:ok")],
+                  [Button(_("Tips to stay safe"), "help:safety")], menu=False)
+
+
+async def accept_safety(ctx: Ctx) -> list[Reply]:
+    """safe:ok — she read the notice; ask the region once, then the deep link or the menu."""
+    if not ctx.user.onboarded or not ctx.user.region_code:
+        return [await region_screen(ctx)]
+    return await land(ctx)
+
+
+async def region_screen(ctx: Ctx) -> Reply:
+    ctx.session.state = StartState.REGION
+    buttons = [[Button(check(r.code == ctx.user.region_code) + _(REGION_NAMES[r.code]),
+                       f"region:{r.code}")] for r in await queries.regions(ctx.db)]
+    return screen(_("Where do you live? We use this to show meetups, jobs and help near you."),
+                  *buttons, menu=ctx.user.onboarded)
+
+
+async def show_regions(ctx: Ctx) -> list[Reply]:
+    """The region list (from settings)."""
+    return [await region_screen(ctx)]
+
+
+async def choose_region(ctx: Ctx) -> list[Reply]:
+    """region:<code>: remember the region; the first time, she is now set up."""
+    code = ctx.args[0] if ctx.args else ""
+    if await queries.region(ctx.db, code) is None:
+        return [await region_screen(ctx)]
+    ctx.user.region_code = code
+    if not ctx.user.onboarded:
+        ctx.user.onboarded = True
+        await queries.bump(ctx.db, "new_users", day=ctx.now().date(), region_code=code,
+                           role=ctx.user.role)
+        return await land(ctx)
+    ctx.session.reset()
+    return [Reply(_("Region changed.")), menu_screen(ctx)]
+
+
+async def land(ctx: Ctx) -> list[Reply]:
+    """After the safety notice: the deep-linked page if there was one, else the menu."""
+    deep = ctx.session.data.pop("deep", None)
+    ctx.session.reset()
+    match = DEEP_LINK.match(deep or "")
+    if match and ctx.goto is not None:
+        return await ctx.goto(DEEP_TARGET[match.group(1)].format(match.group(2)))
+    return [menu_screen(ctx)]
+
+
+def menu_screen(ctx: Ctx) -> Reply:
+    user = ctx.user
+    if user.role == Role.PROFESSIONAL:
+        rows = [[Button(_("Training dates"), "pro")],
+                [Button(_("Settings"), "set")]]
+    else:
+        rows = [[Button(_("Peer-group meetups"), "ev"), Button(_("Jobs"), "job")],
+                [Button(_("Help contacts"), "help"), Button(_("Talk to a caseworker"), "talk")],
+                [Button(_("Settings"), "set")]]
+    if user.is_staff:
+        rows.append([Button(_("Caseworker tools"), "mod")])
+    return screen(_("Main menu. What would you like to do?"), *rows, menu=False)
+
+
+async def show_menu(ctx: Ctx) -> list[Reply]:
+    """The main menu (or the start, for someone not set up yet)."""
+    ctx.session.reset()
+    if not ctx.user.onboarded:
+        return [language_screen(ctx)]
+    return [menu_screen(ctx)]
+
+
+async def answer_unknown(ctx: Ctx) -> list[Reply]:
+    """Anything we did not expect: a calm word and the way on. Nothing changes."""
+    if not ctx.user.onboarded:
+        if ctx.session.state == StartState.SAFETY:
+            return [safety_screen(ctx)]
+        if ctx.session.state == StartState.REGION:
+            return [await region_screen(ctx)]
+        return [language_screen(ctx)]
+    ctx.session.reset()
+    if ctx.inbound.action is not None:
+        note = _("That button is not valid any more. Here is the main menu.")
+    else:
+        note = _("Sorry, I did not understand that. Please use the buttons.")
+    return [Reply(note), menu_screen(ctx)]
+
+
+FALLBACK = Route(answer_unknown, prefix="__fallback__")
+ROUTES = [
+    Route(start_bot, command="/start"),
+    Route(show_menu, command="/menu"),
+    Route(show_menu, prefix="menu"),
+    Route(choose_language, prefix="lang"),
+    Route(show_languages, command="/language"),
+    Route(accept_safety, prefix="safe"),
+    Route(choose_region, prefix="region"),
+    Route(show_regions, command="/region"),
+]

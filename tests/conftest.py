@@ -1,0 +1,185 @@
+"""Shared fixtures: a runtime on SQLite and on PostgreSQL, a chat driver, a real HTTP server.
+
+Services (PostgreSQL, Redis, Chromium) are required when CI is set: a missing one fails the run
+instead of skipping silently."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import reload_catalogs
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from tests.chat import ChatDriver
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = bool(os.environ.get("CI"))
+START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def require_service(name: str, available: bool) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI but is not reachable")
+    pytest.skip(f"{name} not reachable (it is required when CI is set)")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _run_in_thread(factory) -> None:  # noqa: ANN001
+    """Run a coroutine to the end in its own loop (a session fixture may start inside a loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(factory())).result()
+
+
+class FakeClock:
+    """The time the bot sees; tests move it forward."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One migrated template database per test run; each test copies it (fast)."""
+    import asyncpg  # noqa: F401 - fails early if the driver is missing
+
+    require_service("PostgreSQL", _port_open("127.0.0.1", 5432))
+    name = f"wego_tpl_{os.getpid()}"
+
+    async def make() -> None:
+        import asyncpg as apg
+
+        conn = await apg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        from db.engine import upgrade
+
+        await upgrade(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+
+    _run_in_thread(make)
+    yield name
+
+    async def drop() -> None:
+        import asyncpg as apg
+
+        conn = await apg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    _run_in_thread(drop)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest
+                       ) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/test.db"
+        return
+    import asyncpg
+
+    template = request.getfixturevalue("pg_template")
+    name = f"wego_t_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(database_url=database_url, data_key=secrets.token_bytes(32),
+                                     demo_data="off", scheduler_enabled=False)
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def rt(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, clock=clock) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def demo_rt(database_url: str, clock: FakeClock) -> AsyncIterator[Runtime]:
+    async with open_runtime(make_settings(database_url, demo_data="on"), clock=clock) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def chat(rt: Runtime) -> ChatDriver:
+    return ChatDriver(rt.core)
+
+
+@pytest.fixture
+def demo_chat(demo_rt: Runtime) -> ChatDriver:
+    return ChatDriver(demo_rt.core)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalogs() -> Iterator[None]:
+    yield
+    reload_catalogs()
+
+
+@pytest.fixture
+def caplog_all(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Capture every log record at DEBUG, from every logger (the canary tests read them all)."""
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,80 @@
+"""The web chat protocol of DESIGN.md section 5, over real HTTP against the real app."""
+from __future__ import annotations
+
+import secrets
+
+import aiohttp
+import pytest
+
+from bot.settings import Settings
+from tests.conftest import make_settings
+from tests.http import WebChatClient, serve
+
+
+@pytest.fixture
+def http_settings(database_url: str) -> Settings:
+    return make_settings(database_url, demo_data="on")
+
+
+async def test_protocol_walk_and_exit(http_settings: Settings, clock) -> None:  # noqa: ANN001
+    async with serve(http_settings, clock=clock) as (base, _app), aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/webchat/") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            csp = resp.headers["Content-Security-Policy"]
+            assert "default-src 'none'" in csp and "script-src 'self'" in csp
+            assert "<script src=\"/webchat/static/chat.js\">" in page
+            assert "http" not in page.replace("https://www.google.com/search?q=weather", "")
+        client = WebChatClient(http, base, secrets.token_hex(16))
+        data = await client.say("/start")
+        assert set(data) >= {"replies", "exit"} and data["exit"] is False
+        reply = data["replies"][0]
+        assert set(reply) >= {"id", "text", "buttons"}
+        assert reply["buttons"][0][0].keys() == {"label", "action"}
+        await client.press("lang:ar")
+        assert client.last["dir"] == "rtl" and client.last["lang"] == "ar"
+        await client.press("safe:ok")
+        await client.press("region:karditsa")
+        await client.press("help")
+        assert "15900" in client.text()
+        data = await client.press("exit")
+        assert data["exit"] is True
+
+
+@pytest.mark.parametrize("body,status", [
+    (b"not json", 400),
+    (b"[]", 400),
+    (b'{"session": "short", "text": "hi"}', 400),
+    (b'{"session": "' + b"g" * 32 + b'", "text": "hi"}', 400),
+    (b'{"session": "' + b"a" * 32 + b'"}', 400),
+    (b'{"session": "' + b"a" * 32 + b'", "text": "hi", "action": "menu"}', 400),
+    (b'{"session": "' + b"a" * 32 + b'", "text": 5}', 400),
+    (b'{"session": "' + b"a" * 32 + b'", "text": "' + b"x" * 20000 + b'"}', 413),
+])
+async def test_malformed_requests_are_refused_with_a_translated_error(
+        http_settings: Settings, body: bytes, status: int) -> None:
+    async with serve(http_settings) as (base, _app), aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/webchat/api/messages", data=body,
+                             headers={"Content-Type": "application/json",
+                                      "Accept-Language": "en"}) as resp:
+            assert resp.status == status
+            payload = await resp.json()
+            assert payload["error"]
+
+
+async def test_poll_returns_relayed_messages(http_settings: Settings) -> None:
+    from bot.app import RUNTIME
+    from bot.types import Channel, Inbound, Reply
+
+    async with serve(http_settings) as (base, app), aiohttp.ClientSession() as http:
+        client = WebChatClient(http, base, secrets.token_hex(16))
+        await client.say("/start")
+        runtime = app[RUNTIME]
+        user_id = (await runtime.core.handle(
+            Inbound(Channel.WEBCHAT, client.session, action="menu"))).user_id
+        assert user_id
+        assert await runtime.delivery.send_to_user(user_id, [Reply("A caseworker answered.")])
+        status, data = await client.post({"session": client.session, "poll": True})
+        assert status == 200 and data["replies"][0]["text"] == "A caseworker answered."
+        status, data = await client.post({"session": client.session, "poll": True})
+        assert data["replies"] == []
