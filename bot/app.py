@@ -54,4 +54,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 webchat.core = None
 
     app.cleanup_ctx.append(lifecycle)
+    # Each channel adds its webhook routes and a cleanup context that runs inside the one above
+    # (so app[RUNTIME] is open), and does nothing when its token is not set.
+    from bot.channels import telegram, viber
+
+    telegram.install(app, settings)
+    viber.install(app, settings)
     return app

@@ -4,7 +4,7 @@ through the ChannelSender of the person's channel."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -56,11 +56,12 @@ class Delivery:
     senders: dict[str, ChannelSender]
 
     async def deliver(self, item: Outgoing) -> None:
-        await self.send_to_user(item.user_id, list(item.replies), notification=item.notification)
+        await self.send_to_user(item.user_id, item.build, notification=item.notification)
 
-    async def send_to_user(self, user_id: str, replies: Sequence[Reply], *,
+    async def send_to_user(self, user_id: str,
+                           replies: Sequence[Reply] | Callable[[], Sequence[Reply]], *,
                            notification: bool = True) -> bool:
-        """Send replies (rendered already, in her language) to one person. False if she is gone."""
+        """Send to one person, building the replies in her language. False if she is gone."""
         async with self.sessionmaker() as db, db.begin():
             user = await db.get(User, user_id)
             if user is None or not user.active:
@@ -71,11 +72,11 @@ class Delivery:
                 return False
             address = self.vault.decrypt(user.channel, user.address_enc)
             with use_language(user.language):
-                replies = list(replies)
-                if replies:
-                    replies[-1] = with_exit(replies[-1])
+                built = list(replies() if callable(replies) else replies)
+                if built:
+                    built[-1] = with_exit(built[-1])
             try:
-                refs = await sender.send(address, replies, notification=notification)
+                refs = await sender.send(address, built, notification=notification)
             except RecipientGone:
                 user.active = False
                 log.info("recipient gone on %s; marked inactive", user.channel)

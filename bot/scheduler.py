@@ -4,13 +4,12 @@ several workers, only the holder of an advisory lock runs the jobs."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.jobs import Job, all_jobs
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -18,21 +17,12 @@ log = logging.getLogger(__name__)
 LEADER_LOCK_ID = 0x5745_474F  # "WEGO"
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    seconds: int
-    run: Callable[[Runtime], Awaitable[object]]
-
-
 async def _vanish(rt: Runtime) -> object:
     return await rt.delivery.run_due_deletions()
 
 
 def default_jobs() -> list[Job]:
-    from bot import jobs
-
-    return [Job("deletions", 30, _vanish), *jobs.JOBS]
+    return [Job("deletions", 30, _vanish), *all_jobs()]
 
 
 class Scheduler:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -61,10 +62,13 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """Replies for another person (a relay, a notification), delivered after the commit."""
+    """Replies for another person (a relay, a notification), delivered after the commit.
+
+    `build` is called under the recipient's language, so that she reads her own language even
+    when a caseworker writing in another one triggered the message."""
 
     user_id: str
-    replies: tuple[Reply, ...]
+    build: Callable[[], Sequence[Reply]]
     notification: bool = True
 
 

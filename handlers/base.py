@@ -55,9 +55,11 @@ class Ctx:
     def now(self) -> datetime:
         return self.services.clock()
 
-    def send_to(self, user_id: str, replies: Sequence[Reply], *, notification: bool = True) -> None:
-        """Queue replies for someone else; delivered only after the transaction commits."""
-        self.outgoing.append(Outgoing(user_id, tuple(replies), notification))
+    def send_to(self, user_id: str, build: Callable[[], Sequence[Reply]], *,
+                notification: bool = True) -> None:
+        """Queue replies for someone else, delivered only after the transaction commits.
+        `build` runs later under the recipient's language: call _() inside it, not here."""
+        self.outgoing.append(Outgoing(user_id, build, notification))
 
     def request_exit(self) -> None:
         self.exit_requested = True

@@ -2,17 +2,31 @@
 (commands, then action prefixes, then session states) and refuses duplicates."""
 from __future__ import annotations
 
-from handlers import exit as exit_journey
-from handlers import help as help_journey
-from handlers import start
+from handlers import (
+    broadcasts,
+    forget,
+    jobs,
+    meetups,
+    moderation,
+    professionals,
+    settings,
+    start,
+    talk,
+)
+from handlers import (
+    exit as exit_journey,
+)
+from handlers import (
+    help as help_journey,
+)
 from handlers.base import Route
+
+JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professionals,
+            moderation, broadcasts)
 
 
 def all_routes() -> list[Route]:
-    return [
-        *start.ROUTES,
-        *help_journey.ROUTES,
-    ]
+    return [route for module in JOURNEYS for route in module.ROUTES]
 
 
 FALLBACK = start.FALLBACK

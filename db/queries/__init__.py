@@ -42,3 +42,33 @@ async def region(db: AsyncSession, code: str | None) -> Region | None:
 async def region_timezone(db: AsyncSession, code: str | None) -> str:
     found = await region(db, code)
     return found.timezone if found else "Europe/Brussels"
+
+
+# Neutral flower names: a caseworker sees "Iris-4821", never an address or a name.
+_PSEUDONYM_WORDS = ("Iris", "Rose", "Lily", "Daisy", "Ivy", "Poppy", "Violet", "Jasmine", "Lotus",
+                    "Dahlia", "Orchid", "Laurel", "Olive", "Myrtle", "Sage", "Willow")
+
+
+def new_pseudonym() -> str:
+    import secrets
+
+    return f"{secrets.choice(_PSEUDONYM_WORDS)}-{secrets.randbelow(9000) + 1000}"
+
+
+async def caseworkers_for(db: AsyncSession, *, org_id: int | None, region_code: str | None
+                          ) -> list[User]:
+    """Moderators and coordinators who serve a region (through their organisation), or of one
+    organisation when org_id is given. Active ones only."""
+    from db.models import OrganisationRegion, Role
+
+    query = select(User).where(User.role.in_([Role.MODERATOR, Role.COORDINATOR]),
+                               User.active.is_(True))
+    if org_id is not None:
+        query = query.where(User.org_id == org_id)
+    elif region_code:
+        orgs = select(OrganisationRegion.org_id).where(
+            OrganisationRegion.region_code == region_code)
+        query = query.where(User.org_id.in_(orgs))
+    else:
+        return []
+    return list((await db.execute(query)).scalars())
