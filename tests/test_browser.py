@@ -28,7 +28,7 @@ def backend() -> str:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
-    require_service("Chromium", os.path.exists(CHROMIUM))
+    require_service("Chromium", os.path.exists(CHROMIUM))  # noqa: ASYNC240 - once, at set-up
     from playwright.async_api import async_playwright
 
     profile = tempfile.mkdtemp(prefix="wego-chromium-")
