@@ -8,14 +8,20 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import create_app
+from bot.app import WEBCHAT, create_app
+from bot.channels.webchat import RateLimiter
 from bot.settings import Settings
 from tests.conftest import free_port
 
 
 @asynccontextmanager
-async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[tuple[str, web.Application]]:
+async def serve(settings: Settings, *, real_rate_limit: bool = False,
+                **kwargs: Any) -> AsyncIterator[tuple[str, web.Application]]:
+    """The real app on a free port. Tests click faster than people, so the web chat's rate limit
+    is lifted unless a test is about it."""
     app = create_app(settings, **kwargs)
+    if not real_rate_limit:
+        app[WEBCHAT].limiter = RateLimiter(rate_per_second=10_000, burst=100_000)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

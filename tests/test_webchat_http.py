@@ -78,3 +78,25 @@ async def test_poll_returns_relayed_messages(http_settings: Settings) -> None:
         assert status == 200 and data["replies"][0]["text"] == "A caseworker answered."
         status, data = await client.post({"session": client.session, "poll": True})
         assert data["replies"] == []
+
+
+def test_rate_limiter_refills() -> None:
+    from bot.channels.webchat import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(rate_per_second=1.0, burst=3, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b")  # another client is not affected
+    now[0] = 2.0
+    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
+
+
+async def test_flooding_gets_a_calm_429(http_settings: Settings) -> None:
+    async with serve(http_settings, real_rate_limit=True) as (base, _app), \
+            aiohttp.ClientSession() as http:
+        client = WebChatClient(http, base, secrets.token_hex(16))
+        statuses = [(await client.post({"session": client.session, "text": "/start"}))[0]
+                    for _ in range(25)]
+        assert statuses[0] == 200 and statuses[-1] == 429
+        _status, body = await client.post({"session": client.session, "text": "/start"})
+        assert "wait" in body["error"]

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from importlib import resources
@@ -39,6 +40,26 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+class RateLimiter:
+    """A token bucket per key (the client's address, held only in memory): a person presses a
+    button every few seconds; a script that floods the endpoint gets a calm 429."""
+
+    def __init__(self, rate_per_second: float = 3.0, burst: int = 20, max_keys: int = 50_000,
+                 clock: Any = time.monotonic) -> None:
+        self.rate, self.burst, self.max_keys, self.clock = rate_per_second, burst, max_keys, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return allowed
 
 
 def render_reply(reply: Reply) -> dict[str, Any]:
@@ -101,6 +122,7 @@ class WebChat:
         self.sender = sender
         self.exit_url = exit_url
         self.core: Core | None = None
+        self.limiter = RateLimiter()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -126,6 +148,9 @@ class WebChat:
         return web.Response(body=body, content_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
 
     async def messages(self, request: web.Request) -> web.Response:
+        if not self.limiter.allow(request.remote or "-"):
+            return _error(request, 429, N_("You are sending messages very fast. Please wait a "
+                                           "few seconds and try again."))
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _error(request, 413, N_("That message is too long."))
         raw = await request.content.read(MAX_BODY_BYTES + 1)
