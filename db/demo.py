@@ -36,26 +36,33 @@ EMPLOYERS = (
 COMMITMENT_NOTE = N_("Has a written policy against violence at work, trains its managers, and "
                      "offers a trial week with a mentor. Flexible start dates for mothers.")
 
-# title, description, employer index, sector, hours, contract, pay, childcare, remote, days left
+# title, description, employer index, sector, hours, contract, pay, childcare, remote, days left,
+# language of work (None: the country's language)
 VACANCIES = (
     (N_("Shop assistant, mornings"),
      N_("Help customers, fill shelves, use the till. Training on the job. No experience needed."),
      0, "retail", "part_time", N_("Permanent contract, 20 hours a week"), (700, 850), True,
-     False, 30),
+     False, 30, None),
     (N_("Care assistant for older people"),
      N_("Help older people at home with daily tasks. Car not needed: visits are close together."),
-     1, "care", "flexible", N_("12-month contract"), (1100, 1300), True, False, 21),
+     1, "care", "flexible", N_("12-month contract"), (1100, 1300), True, False, 21, None),
     (N_("Customer service from home"),
      N_("Answer e-mails and chat messages from customers. A laptop is provided."),
      2, "office", "part_time", N_("6-month contract, can become permanent"), (800, 950), True,
-     True, 40),
+     True, 40, "en"),
     (N_("Office cleaner, early shift"),
      N_("Clean offices from 6 to 9 in the morning. Free in time to take children to school."),
      2, "cleaning", "part_time", N_("Permanent contract, 15 hours a week"), (550, 650), True,
-     False, 14),
+     False, 14, None),
     (N_("Warehouse and delivery planner"),
      N_("Plan the day's deliveries on a computer. Basic computer skills; we teach the rest."),
-     0, "retail", "full_time", N_("Permanent contract"), (1250, 1450), False, False, 35),
+     0, "retail", "full_time", N_("Permanent contract"), (1250, 1450), False, False, 35, None),
+    (N_("Kitchen helper in a school canteen"),
+     N_("Prepare vegetables and serve lunch. School hours only, holidays free."),
+     1, "food", "part_time", N_("School-year contract"), (650, 750), True, False, 28, None),
+    (N_("Receptionist at a health centre"),
+     N_("Welcome patients, book appointments. Ukrainian or Arabic is a plus."),
+     1, "care", "full_time", N_("Permanent contract"), (1150, None), False, False, 45, "en"),
 )
 EXPIRED = (N_("Seasonal shop helper"), N_("This vacancy has expired."))
 
@@ -67,6 +74,14 @@ MEETUPS = (
      N_("Peer group with a job counsellor: CVs, interviews, rights at work."), 5, 10, 10, False),
     (N_("Mothers' circle with childcare"),
      N_("Peer group for mothers; children are looked after in the next room."), 8, 16, 3, True),
+    (N_("Walk and talk in the park"),
+     N_("An easy walk with the group. Comfortable shoes; we stop for tea."), 10, 11, 15, False),
+    (N_("Your money, your plans"),
+     N_("Peer group on budgets, bank accounts in your own name and benefits."), 12, 18, 10,
+     False),
+    (N_("Computer basics, step by step"),
+     N_("E-mail, online forms and job sites, at your own pace. Laptops provided."), 15, 9, 8,
+     False),
 )
 MEETUP_PLACE = N_("DEMO address: community centre, room 2 (invented)")
 
@@ -100,13 +115,13 @@ async def seed_demo(db: AsyncSession, vault: AddressVault, now: datetime | None 
     langs = {"IT": "it", "ES": "es", "GR": "el", "BG": "bg"}
     for region in REGIONS[:4]:
         for (title, desc, emp_i, sector, hours, contract, pay, childcare, remote,
-             days) in VACANCIES:
+             days, work_language) in VACANCIES:
             db.add(Vacancy(employer_id=employers[emp_i].id, org_id=org.id,
                            region_code=region.code, title=title, description=desc,
                            sector=sector, place=region.name, hours=hours, contract=contract,
                            pay_min=pay[0], pay_max=pay[1], childcare_friendly=childcare,
                            remote_possible=remote,
-                           work_language=langs.get(region.country or "", "en"),
+                           work_language=work_language or langs.get(region.country or "", "en"),
                            expires_on=today + timedelta(days=days), is_demo=True))
         db.add(Vacancy(employer_id=employers[0].id, org_id=org.id, region_code=region.code,
                        title=EXPIRED[0], description=EXPIRED[1], sector="retail",
@@ -127,9 +142,10 @@ async def seed_demo(db: AsyncSession, vault: AddressVault, now: datetime | None 
             if full:
                 # Invented sign-ups so that one meetup shows the waiting list.
                 for _ in range(capacity):
+                    # Inactive: nobody is behind them, so no reminder or broadcast goes out.
                     ghost = User(channel="demo", address_enc=vault.encrypt("demo", "x"),
                                  lookup_hash=secrets.token_hex(32), language="en",
-                                 region_code=region.code, onboarded=True,
+                                 region_code=region.code, onboarded=True, active=False,
                                  last_active_on=today, created_on=today, topics=[])
                     db.add(ghost)
                     await db.flush()

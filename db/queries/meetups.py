@@ -1,0 +1,152 @@
+"""Queries of the meetups journey. They flush when they need ids, and never commit.
+
+Every time stored here is UTC (SQLite hands time-zone-aware columns back without a zone, so
+`aware()` puts UTC back before any comparison in Python)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Meetup, PostStatus, Signup, SignupStatus, User
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def ends_at(meetup: Meetup) -> datetime:
+    return aware(meetup.starts_at) + timedelta(minutes=meetup.duration_minutes or 0)
+
+
+def is_open(meetup: Meetup, now: datetime) -> bool:
+    """Published and not started yet: she may see it, sign up, or leave it."""
+    return meetup.status == PostStatus.PUBLISHED and aware(meetup.starts_at) > now
+
+
+async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, page: int,
+                   size: int) -> tuple[list[Meetup], bool]:
+    """One page of the published meetups of a region that have not started; and whether more
+    follow. Cancelled, draft and closed meetups are never listed."""
+    if not region_code:
+        return [], False
+    query = (select(Meetup)
+             .where(Meetup.region_code == region_code, Meetup.status == PostStatus.PUBLISHED,
+                    Meetup.starts_at > now)
+             .order_by(Meetup.starts_at, Meetup.id)
+             .offset(page * size).limit(size + 1))
+    found = list((await db.execute(query)).scalars())
+    return found[:size], len(found) > size
+
+
+async def confirmed_counts(db: AsyncSession, meetup_ids: list[int]) -> dict[int, int]:
+    if not meetup_ids:
+        return {}
+    query = (select(Signup.meetup_id, func.count())
+             .where(Signup.meetup_id.in_(meetup_ids), Signup.status == SignupStatus.CONFIRMED)
+             .group_by(Signup.meetup_id))
+    return {mid: int(n) for mid, n in (await db.execute(query)).all()}
+
+
+async def confirmed_count(db: AsyncSession, meetup_id: int) -> int:
+    return (await confirmed_counts(db, [meetup_id])).get(meetup_id, 0)
+
+
+async def get_meetup(db: AsyncSession, meetup_id: int | None, *, lock: bool = False
+                     ) -> Meetup | None:
+    """The meetup row; with lock, held until the end of the update so that two women cannot
+    take the last place at once (PostgreSQL; SQLite serialises writers anyway)."""
+    if meetup_id is None:
+        return None
+    query = select(Meetup).where(Meetup.id == meetup_id)
+    if lock:
+        query = query.with_for_update()
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def signup_of(db: AsyncSession, meetup_id: int, user_id: str) -> Signup | None:
+    query = select(Signup).where(Signup.meetup_id == meetup_id, Signup.user_id == user_id)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def waiting_position(db: AsyncSession, signup: Signup) -> int:
+    """1 for the first on the waiting list."""
+    query = (select(Signup.id)
+             .where(Signup.meetup_id == signup.meetup_id, Signup.status == SignupStatus.WAITING)
+             .order_by(Signup.created_at, Signup.id))
+    ids = list((await db.execute(query)).scalars())
+    return ids.index(signup.id) + 1 if signup.id in ids else 0
+
+
+async def first_waiting(db: AsyncSession, meetup_id: int) -> Signup | None:
+    query = (select(Signup)
+             .where(Signup.meetup_id == meetup_id, Signup.status == SignupStatus.WAITING)
+             .order_by(Signup.created_at, Signup.id).limit(1))
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def my_signups(db: AsyncSession, user_id: str, now: datetime
+                     ) -> list[tuple[Signup, Meetup]]:
+    """Her sign-ups for meetups that have not started (cancelled ones too, so she learns it)."""
+    query = (select(Signup, Meetup).join(Meetup, Meetup.id == Signup.meetup_id)
+             .where(Signup.user_id == user_id, Meetup.starts_at > now)
+             .order_by(Meetup.starts_at, Meetup.id))
+    return [(s, m) for s, m in (await db.execute(query)).all()]
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    signup_id: int
+    kind: str  # "day" | "soon"
+    user: User
+    meetup: Meetup
+
+
+DAY_BEFORE = timedelta(hours=24)
+SOON = timedelta(hours=2)
+
+
+def reminder_kind(signup: Signup, starts_at: datetime, now: datetime) -> str | None:
+    """Which reminder is due now, if any. Never after the start; the 'soon' one replaces a
+    day-before reminder that quiet hours held back until it was too late to be useful."""
+    left = starts_at - now
+    if left <= timedelta(0):
+        return None
+    if left <= SOON and not signup.reminded_soon:
+        return "soon"
+    if left <= DAY_BEFORE and not signup.reminded_day and not signup.reminded_soon:
+        return "day"
+    return None
+
+
+async def due_reminders(db: AsyncSession, now: datetime) -> list[DueReminder]:
+    query = (select(Signup, Meetup, User)
+             .join(Meetup, Meetup.id == Signup.meetup_id)
+             .join(User, User.id == Signup.user_id)
+             .where(Signup.status == SignupStatus.CONFIRMED,
+                    Meetup.status == PostStatus.PUBLISHED,
+                    Meetup.starts_at > now, Meetup.starts_at <= now + DAY_BEFORE,
+                    User.active.is_(True))
+             .order_by(Meetup.starts_at, Signup.id))
+    due: list[DueReminder] = []
+    for signup, meetup, user in (await db.execute(query)).all():
+        kind = reminder_kind(signup, aware(meetup.starts_at), now)
+        if kind is not None:
+            due.append(DueReminder(signup.id, kind, user, meetup))
+    return due
+
+
+async def ended_with_signups(db: AsyncSession, now: datetime) -> list[Meetup]:
+    """Meetups that are over and still hold sign-ups (whatever their status)."""
+    has_signups = select(Signup.meetup_id).distinct()
+    query = (select(Meetup)
+             .where(Meetup.starts_at <= now, Meetup.id.in_(has_signups))
+             .order_by(Meetup.id))
+    return [m for m in (await db.execute(query)).scalars() if ends_at(m) <= now]
+
+
+async def signups_of(db: AsyncSession, meetup_id: int) -> list[Signup]:
+    query = select(Signup).where(Signup.meetup_id == meetup_id).order_by(Signup.id)
+    return list((await db.execute(query)).scalars())
