@@ -1,6 +1,69 @@
-"""(being built: see the issue that owns this journey)."""
+"""Forget me: after a plain confirmation, every row tied to her is removed, the chat's messages
+are deleted where the platform allows, and the session ends with a neutral goodbye. Also the
+retention jobs (bot/retention.py), which the scheduler picks up from JOBS."""
 from __future__ import annotations
 
-from handlers.base import Route
+import logging
 
-ROUTES: list[Route] = []
+from bot.i18n import _
+from bot.jobs import Job
+from bot.retention import erase_user, run_retention, run_tombstones
+from bot.types import Button, Reply
+from handlers.base import Ctx, Route
+from handlers.ui import screen
+
+log = logging.getLogger(__name__)
+
+CONFIRM_KEY = "forget_confirm"
+
+
+async def forget_me(ctx: Ctx) -> list[Reply]:
+    """forget / /forget shows the confirmation; forget:yes (after it) erases her."""
+    if ctx.user.is_staff:
+        return [screen(_("Staff accounts are removed by a coordinator of your organisation."),
+                       back="set")]
+    verb = ctx.args[0] if ctx.args and ctx.inbound.action is not None else ""
+    if verb == "yes" and len(ctx.args) == 1 and ctx.session.data.get(CONFIRM_KEY) is True:
+        return await erase_me(ctx)
+    if verb not in ("", "yes"):
+        return [Reply(_("That button is not valid any more.")), confirm_screen(ctx)]
+    return [confirm_screen(ctx)]
+
+
+def confirm_screen(ctx: Ctx) -> Reply:
+    # Only a "yes" pressed on this very screen counts: a forged payload alone erases nothing.
+    ctx.session.reset()
+    ctx.session.data[CONFIRM_KEY] = True
+    text = "\n\n".join([
+        _("Forget me"),
+        _("This deletes everything the bot keeps about you: your settings, your places and "
+          "waiting-list places at meetups, your requests to caseworkers and your code word. "
+          "If you have a place at a meetup, it goes to the next person waiting."),
+        _("The bot also deletes the messages of this chat where it can (on Telegram, those of "
+          "the last 48 hours). The chat itself stays in your list of chats: delete it there."),
+        _("This cannot be undone. If you come back later, you start again from the beginning."),
+    ])
+    return screen(text, [Button(_("Yes, delete everything"), "forget:yes")],
+                  [Button(_("No, keep my data"), "set")], back="set")
+
+
+async def erase_me(ctx: Ctx) -> list[Reply]:
+    notices = await erase_user(ctx.db, ctx.user, ctx.now(), keep_refs_to_delete=True)
+    for notice in notices:
+        ctx.send_to(notice.user_id, notice.build, notification=notice.notification)
+    log.info("a person asked to be forgotten; %d notices", len(notices))
+    ctx.session.reset()
+    ctx.request_exit()
+    # Translators: neutral words that may stay on screen after "forget me". Nothing about help.
+    return [Reply(_("Done. Goodbye."), silent=True)]
+
+
+ROUTES = [
+    Route(forget_me, prefix="forget"),
+    Route(forget_me, command="/forget"),
+]
+
+JOBS = [
+    Job("retention", 6 * 3600, run_retention),
+    Job("forgotten", 60, run_tombstones),
+]

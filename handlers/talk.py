@@ -1,6 +1,286 @@
-"""(being built: see the issue that owns this journey)."""
+"""Talk to a caseworker (participant side): a code word kept only as a salted hash, then a
+conversation relayed through the bot under a pseudonym. What she writes goes to the caseworker's
+chat and is forgotten: it is never stored, logged or echoed (DESIGN.md 2.1 and 2.7)."""
 from __future__ import annotations
 
-from handlers.base import Route
+import unicodedata
+from enum import StrEnum
 
-ROUTES: list[Route] = []
+from sqlalchemy import select
+
+from bot.crypto import hash_secret, verify_secret
+from bot.i18n import _
+from bot.notify import discreet
+from bot.types import Button, Reply
+from db import queries
+from db.models import Handoff, HandoffKind, HandoffStatus, User
+from handlers.base import Ctx, Route
+from handlers.ui import screen
+
+CODEWORD_MIN = 3
+CODEWORD_MAX = 64
+LIVE = (HandoffStatus.OPEN, HandoffStatus.TAKEN)
+
+
+class TalkState(StrEnum):
+    CODEWORD = "talk.codeword"
+    CHECK = "talk.check"
+    CHAT = "talk.chat"
+
+
+# -- the entry ---------------------------------------------------------------------------------
+
+async def show_talk(ctx: Ctx) -> list[Reply]:
+    """talk / /talk and talk:<verb>[:<id>] — the conversation screens."""
+    if not ctx.user.onboarded:
+        return await ctx.goto("menu") if ctx.goto else []
+    verb = ctx.args[0] if ctx.args and ctx.inbound.action is not None else ""
+    verbs = {"": overview, "code": ask_codeword, "check": ask_check, "open": open_conversation,
+             "chat": enter_chat, "end": end_conversation}
+    if verb not in verbs:
+        return [Reply(_("That button is not valid any more.")), await overview_screen(ctx)]
+    return await verbs[verb](ctx)
+
+
+async def overview(ctx: Ctx) -> list[Reply]:
+    ctx.session.reset()
+    return [await overview_screen(ctx)]
+
+
+async def overview_screen(ctx: Ctx) -> Reply:
+    handoff = await live_conversation(ctx)
+    if handoff is not None:
+        return screen(_("You have a conversation open. Your name in it is {name}.",
+                        name=handoff.pseudonym),
+                      [Button(_("Write to the caseworker"), f"talk:chat:{handoff.id}")],
+                      [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
+                      [Button(_("Check my code word"), "talk:check")])
+    if not await caseworkers(ctx):
+        return no_caseworker_screen(ctx)
+    intro = _("A caseworker of a centre near you can answer you here, in this chat. They see "
+              "only a nickname, never your name or your phone number. We do not keep what you "
+              "write.")
+    if not ctx.user.codeword_hash:
+        return screen(intro + "\n\n" + codeword_explained(),
+                      [Button(_("Choose my code word"), "talk:code")])
+    return screen(intro,
+                  [Button(_("Start a conversation"), "talk:open")],
+                  [Button(_("Check my code word"), "talk:check"),
+                   Button(_("Change my code word"), "talk:code")])
+
+
+def codeword_explained() -> str:
+    return _("First choose a code word: a word only you know. Later you can check that you are "
+             "talking to the same service. We keep only a scrambled form of it, so nobody can "
+             "read it, not even us.")
+
+
+def no_caseworker_screen(ctx: Ctx) -> Reply:
+    buttons = [[Button(_("Help contacts"), "help")]]
+    if ctx.user.codeword_hash:
+        buttons.append([Button(_("Check my code word"), "talk:check")])
+    return screen(_("Sorry: there is no caseworker for your region in this service yet. A help "
+                    "line can listen to you and tell you where to find help near you."),
+                  *buttons)
+
+
+# -- the code word -----------------------------------------------------------------------------
+
+def normalise_codeword(text: str) -> str:
+    """Forgiving about capitals and spaces: a stressed person must not fail on a detail."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+async def ask_codeword(ctx: Ctx) -> list[Reply]:
+    ctx.session.reset(TalkState.CODEWORD)
+    return [screen(codeword_explained() + "\n\n" + _(
+        "Please type your code word now ({min} to {max} characters). Capital letters do not "
+        "matter. Do not use a password you use anywhere else.", min=CODEWORD_MIN,
+        max=CODEWORD_MAX), back="talk")]
+
+
+async def take_codeword(ctx: Ctx) -> list[Reply]:
+    """She typed her new code word: keep only its salted hash."""
+    word = normalise_codeword(ctx.text)
+    if not word:
+        return [screen(_("Please type a word."), back="talk")]
+    if not CODEWORD_MIN <= len(word) <= CODEWORD_MAX:
+        return [screen(_("Please type a code word of {min} to {max} characters.",
+                         min=CODEWORD_MIN, max=CODEWORD_MAX), back="talk")]
+    ctx.user.codeword_hash = hash_secret(word)
+    ctx.session.reset()
+    return [Reply(_("Your code word is saved. Remember it: nobody can show it to you again.")),
+            await overview_screen(ctx)]
+
+
+async def ask_check(ctx: Ctx) -> list[Reply]:
+    if not ctx.user.codeword_hash:
+        return [Reply(_("You have not chosen a code word yet.")), await overview_screen(ctx)]
+    ctx.session.reset(TalkState.CHECK)
+    return [screen(_("Type your code word. We will tell you if it is the one you chose with "
+                     "this service."), back="talk")]
+
+
+async def check_codeword(ctx: Ctx) -> list[Reply]:
+    """She typed a word to check against her code word."""
+    stored = ctx.user.codeword_hash
+    word = normalise_codeword(ctx.text)
+    if not stored:
+        ctx.session.reset()
+        return [Reply(_("You have not chosen a code word yet.")), await overview_screen(ctx)]
+    if not word:
+        return [screen(_("Please type a word."), back="talk")]
+    ctx.session.reset()
+    if len(word) <= CODEWORD_MAX and verify_secret(word, stored):
+        note = _("Yes, that is your code word. You are talking to the same service.")
+    else:
+        note = _("That is not the code word you chose. Check and try again, or choose a new "
+                 "one. If you did not expect this, be careful: this may not be our service.")
+    return [Reply(note), await overview_screen(ctx)]
+
+
+# -- the conversation --------------------------------------------------------------------------
+
+async def caseworkers(ctx: Ctx) -> list[User]:
+    return await queries.caseworkers_for(ctx.db, org_id=None, region_code=ctx.user.region_code)
+
+
+async def live_conversation(ctx: Ctx) -> Handoff | None:
+    return (await ctx.db.execute(
+        select(Handoff).where(Handoff.user_id == ctx.user.id, Handoff.kind == HandoffKind.TALK,
+                              Handoff.status.in_(LIVE))
+        .order_by(Handoff.id.desc()).limit(1))).scalar_one_or_none()
+
+
+async def her_conversation(ctx: Ctx, handoff_id: int | None) -> Handoff | None:
+    """Her own talk request, still open; None for anyone else's, a closed or a forged one."""
+    if handoff_id is None:
+        return None
+    handoff = await ctx.db.get(Handoff, handoff_id)
+    if (handoff is None or handoff.user_id != ctx.user.id or handoff.kind != HandoffKind.TALK
+            or handoff.status not in LIVE):
+        return None
+    return handoff
+
+
+async def open_conversation(ctx: Ctx) -> list[Reply]:
+    """talk:open — one open conversation at a time, after the code word."""
+    existing = await live_conversation(ctx)
+    if existing is not None:
+        return chat_screen(ctx, existing)
+    if not ctx.user.codeword_hash:
+        return await ask_codeword(ctx)
+    team = await caseworkers(ctx)
+    if not team:
+        ctx.session.reset()
+        return [no_caseworker_screen(ctx)]
+    now = ctx.now()
+    handoff = Handoff(kind=HandoffKind.TALK, user_id=ctx.user.id, org_id=None,
+                      region_code=ctx.user.region_code, pseudonym=queries.new_pseudonym(),
+                      contact_mode="chat", status=HandoffStatus.OPEN, created_at=now,
+                      updated_at=now)
+    ctx.db.add(handoff)
+    await ctx.db.flush()
+    await queries.bump(ctx.db, "talk_requests", day=now.date(),
+                       region_code=ctx.user.region_code or "")
+    for caseworker in team:
+        ctx.send_to(caseworker.id, new_request_notice(caseworker, handoff.pseudonym, handoff.id))
+    return chat_screen(ctx, handoff)
+
+
+def new_request_notice(caseworker: User, pseudonym: str, handoff_id: int):  # noqa: ANN201
+    def build() -> list[Reply]:
+        details = Reply(_("{name} would like to talk with a caseworker.", name=pseudonym),
+                        buttons=((Button(_("Open"), f"mod:ho:{handoff_id}"),),))
+        return [discreet(caseworker, details, f"mod:ho:{handoff_id}")]
+
+    return build
+
+
+def chat_screen(ctx: Ctx, handoff: Handoff) -> list[Reply]:
+    ctx.session.reset(TalkState.CHAT)
+    ctx.session.data["handoff"] = handoff.id
+    return [screen(_("Write your message and send it. A caseworker will answer here, in this "
+                     "chat; this can take some hours. Your name in this conversation is {name}. "
+                     "We do not keep what you write.", name=handoff.pseudonym),
+                   [Button(_("End the conversation"), f"talk:end:{handoff.id}")], back="talk")]
+
+
+async def enter_chat(ctx: Ctx) -> list[Reply]:
+    """talk:chat:<id> — back into her own conversation (the button under a caseworker's answer)."""
+    handoff = await her_conversation(ctx, ctx.arg_int(1))
+    if handoff is None or len(ctx.args) != 2:
+        ctx.session.reset()
+        return [Reply(_("This conversation is not available any more.")),
+                await overview_screen(ctx)]
+    return chat_screen(ctx, handoff)
+
+
+async def relay_message(ctx: Ctx) -> list[Reply]:
+    """She typed in chat mode: pass it on to the caseworker(s), keep nothing."""
+    handoff = await her_conversation(ctx, ctx.session.data.get("handoff"))
+    if handoff is None:
+        ctx.session.reset()
+        return [Reply(_("This conversation has ended. Your message was not sent.")),
+                await overview_screen(ctx)]
+    text = ctx.text
+    if not text:
+        return [screen(_("Please write a message first."),
+                       [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
+                       back="talk", replace=False)]
+    recipients = await relay_recipients(ctx, handoff)
+    if not recipients:
+        return [screen(_("Sorry, no caseworker can receive messages right now, so your message "
+                         "was not sent. Please try again later, or call a help line."),
+                       [Button(_("Help contacts"), "help")], back="talk", replace=False)]
+    build = relay_builder(handoff.pseudonym, handoff.id, text)
+    for recipient in recipients:
+        ctx.send_to(recipient.id, build)
+    handoff.updated_at = ctx.now()
+    return [screen(_("Sent."), [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
+                   back="talk", replace=False)]
+
+
+async def relay_recipients(ctx: Ctx, handoff: Handoff) -> list[User]:
+    """The caseworker who took it; while nobody has (or she left), every one of her region."""
+    if handoff.taken_by:
+        taker = await ctx.db.get(User, handoff.taken_by)
+        if taker is not None and taker.is_staff and taker.active:
+            return [taker]
+    return await queries.caseworkers_for(ctx.db, org_id=None, region_code=handoff.region_code)
+
+
+def relay_builder(pseudonym: str, handoff_id: int, text: str):  # noqa: ANN201
+    """Her words live only in this closure, until the caseworker's chat has them."""
+    def build() -> list[Reply]:
+        return [Reply(_("Message from {name}:", name=pseudonym) + "\n\n" + text,
+                      buttons=((Button(_("Open"), f"mod:ho:{handoff_id}"),),))]
+
+    return build
+
+
+async def end_conversation(ctx: Ctx) -> list[Reply]:
+    """talk:end:<id> — she ends her conversation; the caseworker who took it is told."""
+    handoff = await her_conversation(ctx, ctx.arg_int(1))
+    ctx.session.reset()
+    if handoff is None or len(ctx.args) != 2:
+        return [Reply(_("This conversation is not available any more.")),
+                await overview_screen(ctx)]
+    handoff.status = HandoffStatus.CLOSED
+    handoff.updated_at = ctx.now()
+    if handoff.taken_by:
+        pseudonym = handoff.pseudonym
+        ctx.send_to(handoff.taken_by, lambda: [
+            Reply(_("{name} ended the conversation.", name=pseudonym))])
+    await ctx.db.flush()
+    return [Reply(_("The conversation has ended. Nothing of it is kept here.")),
+            await overview_screen(ctx)]
+
+
+ROUTES = [
+    Route(show_talk, prefix="talk"),
+    Route(show_talk, command="/talk"),
+    Route(take_codeword, state=TalkState.CODEWORD),
+    Route(check_codeword, state=TalkState.CHECK),
+    Route(relay_message, state=TalkState.CHAT),
+]

@@ -1,0 +1,279 @@
+"""How long what we keep about a person lives: vanishing chat rescheduling, forget me, and the
+retention purge (DESIGN.md 2.2 and 2.4).
+
+Forgetting a person removes every row tied to her. The one exception is short-lived: the ids of
+messages still to delete on her channel (and, to reach that channel, her encrypted address) stay
+in a "tombstone" user row that nobody can find any more (its lookup hash is no longer a hash of
+her address) until the deletions have run; then the tombstone goes too. A handler cannot reach
+the channel senders inside its transaction, and after the commit the row would be gone.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, and_, delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery import DELETE_WINDOW
+from bot.i18n import _, data_text, format_when
+from bot.notify import discreet, in_quiet_hours
+from bot.types import Button, Channel, Reply
+from db import queries
+from db.models import (
+    STAFF_ROLES,
+    AuditEntry,
+    Base,
+    Handoff,
+    HandoffStatus,
+    Invite,
+    Meetup,
+    MessageRef,
+    Signup,
+    SignupStatus,
+    User,
+)
+from db.queries import meetups as mq
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A real lookup hash is 64 hex digits; this prefix can never be one, so nobody finds the row.
+TOMBSTONE_PREFIX = "forgotten-"
+# Even if the channel keeps refusing the deletions, a tombstone lives no longer than this.
+TOMBSTONE_MAX_AGE = timedelta(days=5)
+WEBCHAT_INACTIVE_DAYS = 2
+PURGE_BATCH = 200
+
+Build = Callable[[], Sequence[Reply]]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Replies for another person, to send after the transaction commits."""
+
+    user_id: str
+    build: Build
+    notification: bool = True
+
+
+# -- vanishing chat ----------------------------------------------------------------------------
+
+async def reschedule_deletions(db: AsyncSession, user: User, now: datetime) -> int:
+    """Apply her new vanishing setting to the messages already tracked.
+
+    Refs already due (quick exit, or past their time) stay due: a later setting never rescues a
+    message from deletion. Never later than DELETE_WINDOW after sending (Telegram's 48 hours)."""
+    pending = or_(MessageRef.delete_at.is_(None), MessageRef.delete_at > now)
+    mine = and_(MessageRef.user_id == user.id, pending)
+    if user.vanish_minutes <= 0:
+        result = await db.execute(update(MessageRef).where(mine).values(delete_at=None))
+        return int(result.rowcount or 0)
+    delay = min(timedelta(minutes=user.vanish_minutes), DELETE_WINDOW)
+    refs = list((await db.execute(select(MessageRef).where(mine))).scalars())
+    for ref in refs:
+        ref.delete_at = ref.sent_at + delay
+    await db.flush()
+    return len(refs)
+
+
+# -- meetup places -----------------------------------------------------------------------------
+
+async def release_places(db: AsyncSession, user_id: str, now: datetime) -> list[Notice]:
+    """Her confirmed places in upcoming meetups go to the next women on the waiting lists.
+
+    Uses the meetups journey's queries; its own promote_next() needs a handler's Ctx, which the
+    retention job does not have, so the same steps (and the same words) are repeated here."""
+    held = [m for m in (await db.execute(
+        select(Meetup).join(Signup, Signup.meetup_id == Meetup.id)
+        .where(Signup.user_id == user_id, Signup.status == SignupStatus.CONFIRMED))).scalars()
+        if mq.is_open(m, now)]
+    await db.execute(delete(Signup).where(Signup.user_id == user_id))
+    notices: list[Notice] = []
+    for meetup in held:
+        while meetup.capacity - await mq.confirmed_count(db, meetup.id) > 0:
+            nxt = await mq.first_waiting(db, meetup.id)
+            if nxt is None:
+                break
+            nxt.status = SignupStatus.CONFIRMED
+            nxt.reminded_day = nxt.reminded_soon = False  # she has not seen the address yet
+            await db.flush()
+            tz = await queries.region_timezone(db, meetup.region_code)
+            await queries.bump(db, "meetup_signups",
+                               day=now.astimezone(ZoneInfo(tz)).date(),
+                               org_id=meetup.org_id, region_code=meetup.region_code)
+            promoted = await db.get(User, nxt.user_id)
+            if promoted is not None and promoted.active:
+                notices.append(_promotion_notice(promoted, meetup, tz, now))
+            log.info("meetup %s: first on the waiting list promoted", meetup.id)
+    await db.flush()
+    return notices
+
+
+def _promotion_notice(user: User, meetup: Meetup, tz: str, now: datetime) -> Notice:
+    title, starts_at, meetup_id = meetup.title, mq.aware(meetup.starts_at), meetup.id
+
+    def build() -> list[Reply]:
+        details = Reply(
+            _("Good news: a place became free and it is yours. “{title}”, {when}.",
+              title=data_text(title), when=format_when(starts_at, tz)),
+            buttons=((Button(_("Open"), f"ev:show:{meetup_id}"),),))
+        return [discreet(user, details, f"ev:show:{meetup_id}")]
+
+    # During her quiet hours the message arrives without a sound (she sees it when she looks).
+    return Notice(user.id, build, notification=not in_quiet_hours(user, now, tz))
+
+
+# -- forgetting a person -----------------------------------------------------------------------
+
+def _user_fk_columns() -> list[tuple[Column[str], bool]]:
+    """Every column in the schema that points at a user, and whether its rows go with her."""
+    users_id = User.__table__.c.id
+    found: list[tuple[Column[str], bool]] = []
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column is users_id:
+                found.append((fk.parent, (fk.ondelete or "").upper() == "CASCADE"))
+    return found
+
+
+async def erase_user(db: AsyncSession, user: User, now: datetime, *,
+                     keep_refs_to_delete: bool) -> list[Notice]:
+    """Remove every row tied to her. With keep_refs_to_delete, messages still on her channel are
+    made due now and a tombstone (no way to find it, nothing but the refs) waits for them."""
+    notices = await release_places(db, user.id, now)
+    notices += await _close_conversations(db, user.id)
+    # Audit entries never name a participant as actor, but a privileged action may target her.
+    await db.execute(update(AuditEntry).where(AuditEntry.target_id == user.id)
+                     .values(target_id=""))
+    keep_refs = keep_refs_to_delete and await _has_refs(db, user.id)
+    for column, cascade in _user_fk_columns():
+        if keep_refs and column.table is MessageRef.__table__:
+            continue
+        if cascade:
+            await db.execute(delete(column.table).where(column == user.id))
+        else:
+            await db.execute(update(column.table).where(column == user.id).values(
+                {column.name: None}))
+    if not keep_refs:
+        await db.delete(user)
+        await db.flush()
+        return notices
+    await db.execute(update(MessageRef).where(MessageRef.user_id == user.id)
+                     .values(delete_at=now))
+    # Keep only what deleting the messages needs: the channel and the encrypted address.
+    user.lookup_hash = TOMBSTONE_PREFIX + secrets.token_hex(16)
+    user.active = False
+    user.onboarded = False
+    user.region_code = None
+    user.org_id = None
+    user.topics = []
+    user.codeword_hash = None
+    user.quiet_start = user.quiet_end = None
+    user.last_active_on = now.date()
+    await db.flush()
+    return notices
+
+
+async def _has_refs(db: AsyncSession, user_id: str) -> bool:
+    return (await db.execute(select(exists().where(MessageRef.user_id == user_id)))).scalar_one()
+
+
+async def _close_conversations(db: AsyncSession, user_id: str) -> list[Notice]:
+    """Tell the caseworker who took one of her requests that it has ended (by pseudonym)."""
+    taken = list((await db.execute(
+        select(Handoff).where(Handoff.user_id == user_id, Handoff.taken_by.is_not(None),
+                              Handoff.status.in_([HandoffStatus.OPEN, HandoffStatus.TAKEN]))
+    )).scalars())
+    notices = []
+    for handoff in taken:
+        pseudonym = handoff.pseudonym
+
+        def build(name: str = pseudonym) -> list[Reply]:
+            return [Reply(_("{name} has left the service. The request is closed.", name=name))]
+
+        notices.append(Notice(str(handoff.taken_by), build))
+    return notices
+
+
+async def purge_tombstones(db: AsyncSession, now: datetime) -> int:
+    """Tombstones whose messages are deleted (or that waited too long) go for good."""
+    old = now.date() - TOMBSTONE_MAX_AGE
+    refs_left = exists().where(MessageRef.user_id == User.id)
+    result = await db.execute(delete(User).where(
+        User.lookup_hash.startswith(TOMBSTONE_PREFIX),
+        or_(~refs_left, User.last_active_on < old)))
+    return int(result.rowcount or 0)
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+def _stale_condition(now: datetime, retention_days: int):  # noqa: ANN202 - a SQL expression
+    today = now.date()
+    return and_(
+        User.role.not_in(list(STAFF_ROLES)),
+        ~User.lookup_hash.startswith(TOMBSTONE_PREFIX),
+        or_(User.last_active_on < today - timedelta(days=retention_days),
+            and_(User.channel == Channel.WEBCHAT,
+                 User.last_active_on <= today - timedelta(days=WEBCHAT_INACTIVE_DAYS))))
+
+
+async def purge_inactive(db: AsyncSession, now: datetime, retention_days: int,
+                         limit: int = PURGE_BATCH) -> tuple[int, list[Notice]]:
+    """Participants (never staff) inactive too long, with everything tied to them. Their
+    messages are long past any platform's delete window, so no tombstone is needed."""
+    stale = list((await db.execute(
+        select(User).where(_stale_condition(now, retention_days)).limit(limit))).scalars())
+    notices: list[Notice] = []
+    for user in stale:
+        notices += await erase_user(db, user, now, keep_refs_to_delete=False)
+    return len(stale), notices
+
+
+async def purge_expired_invites(db: AsyncSession, now: datetime) -> int:
+    result = await db.execute(delete(Invite).where(Invite.expires_at < now,
+                                                   Invite.used_at.is_(None)))
+    return int(result.rowcount or 0)
+
+
+async def run_retention(rt: Runtime) -> int:
+    """The daily-ish purge. Idempotent; works in batches so no transaction grows large."""
+    now = rt.services.clock()
+    total = 0
+    while True:
+        async with rt.sessionmaker() as db, db.begin():
+            count, notices = await purge_inactive(db, now, rt.settings.retention_days)
+        await send_notices(rt, notices)
+        total += count
+        if count < PURGE_BATCH:
+            break
+    async with rt.sessionmaker() as db, db.begin():
+        invites = await purge_expired_invites(db, now)
+        tombstones = await purge_tombstones(db, now)
+    log.info("retention: %d people, %d invites, %d tombstones removed", total, invites,
+             tombstones)
+    return total
+
+
+async def run_tombstones(rt: Runtime) -> int:
+    """Soon after forget me: delete her remaining messages, then the tombstone."""
+    now = rt.services.clock()
+    await rt.delivery.run_due_deletions(now)
+    async with rt.sessionmaker() as db, db.begin():
+        return await purge_tombstones(db, now)
+
+
+async def send_notices(rt: Runtime, notices: Sequence[Notice]) -> None:
+    for notice in notices:
+        try:
+            await rt.delivery.send_to_user(notice.user_id, notice.build,
+                                           notification=notice.notification)
+        except Exception as exc:  # noqa: BLE001 - one failed notice must not stop the purge
+            log.warning("notice failed: %s", type(exc).__name__)
