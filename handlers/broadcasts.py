@@ -1,6 +1,546 @@
-"""(being built: see the issue that owns this journey)."""
+"""Broadcasts (issue 5 item 5): a coordinator composes an announcement (training dates, job fairs,
+meetups) in one or more languages, picks the audience, region and topic, previews it exactly as
+recipients will see it, then sends it now or schedules it, follows its progress and can cancel it.
+
+The draft lives only in the session until she confirms. The text is the coordinator's deliberate
+announcement, so it is stored in Broadcast.texts; nothing a participant types is involved.
+Recipients open the details of a discreet notification with `bc:show:<id>`. Delivery itself is
+bot/broadcasting.py, run by the `JOBS` dispatcher below.
+"""
 from __future__ import annotations
 
-from handlers.base import Route
+import logging
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
-ROUTES: list[Route] = []
+from sqlalchemy import select, update
+
+from bot.broadcasting import (
+    AUDIENCE_ROLES,
+    Content,
+    as_utc,
+    count_audience,
+    details_reply,
+    dispatch,
+    load_content,
+    notification_replies,
+    org_region_codes,
+    progress,
+)
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, format_when, use_language
+from bot.jobs import Job
+from bot.types import Button, Reply
+from db import queries
+from db.models import (
+    COORDINATOR_ROLES,
+    Broadcast,
+    BroadcastDelivery,
+    BroadcastStatus,
+    Organisation,
+)
+from db.reference import REGION_NAMES, TOPICS
+from handlers.base import Ctx, Route
+from handlers.ui import screen
+
+log = logging.getLogger(__name__)
+
+MAX_BROADCAST_CHARS = 1500
+MAX_AHEAD = timedelta(days=366)
+LIST_SIZE = 8
+DRAFT = "bc"
+ALL_REGIONS = "all"
+
+AUDIENCE_LABELS = {"participants": N_("Participants (women using the bot)"),
+                   "professionals": N_("Professionals (social workers, mediators, volunteers)")}
+STATUS_LABELS = {
+    BroadcastStatus.DRAFT: N_("Draft"),
+    BroadcastStatus.SCHEDULED: N_("Scheduled"),
+    BroadcastStatus.SENDING: N_("Sending"),
+    BroadcastStatus.DONE: N_("Finished"),
+    BroadcastStatus.CANCELLED: N_("Cancelled"),
+}
+CANCELLABLE = (BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)
+
+_DATE_FORMATS = (
+    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})[ T]+(?P<h>\d{1,2})[:.](?P<i>\d{2})$"),
+    re.compile(r"^(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})\s+(?P<h>\d{1,2})[:.](?P<i>\d{2})$"),
+)
+
+
+class BcState(StrEnum):
+    TEXT = "broadcasts.text"
+    WHEN = "broadcasts.when"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def refused() -> list[Reply]:
+    return [screen(_("Sorry, this is not available to you."))]
+
+
+def not_found() -> Reply:
+    return screen(_("This broadcast was not found."), [Button(_("Broadcasts"), "bc")])
+
+
+def no_draft() -> list[Reply]:
+    return [screen(_("There is no broadcast being written. Please start again."),
+                   [Button(_("New broadcast"), "bc:new")], back="bc")]
+
+
+def draft(ctx: Ctx) -> dict[str, Any]:
+    found = ctx.session.data.get(DRAFT)
+    return found if isinstance(found, dict) else {}
+
+
+def clean_text(raw: str) -> str:
+    """Drop control characters (a database may refuse NUL); keep line breaks, emoji, RTL marks."""
+    return "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+def has_visible_text(text: str) -> bool:
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
+
+
+def parse_when(raw: str, tz: str) -> datetime | None:
+    """'2026-12-03 18:30' or '03.12.2026 18:30' in the given zone -> UTC; None if not a date."""
+    text = raw.strip()
+    for pattern in _DATE_FORMATS:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        try:
+            local = datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"]),
+                             int(match["i"]), tzinfo=ZoneInfo(tz))
+        except ValueError:
+            return None
+        return local.astimezone(UTC)
+    return None
+
+
+async def scope_regions(ctx: Ctx) -> list[str]:
+    return await org_region_codes(ctx.db, ctx.user.org_id) if ctx.user.org_id else []
+
+
+async def draft_timezone(ctx: Ctx, data: dict[str, Any]) -> str:
+    """The region's zone; for all regions, the organisation's first region."""
+    region = data.get("reg")
+    if region == ALL_REGIONS:
+        codes = await scope_regions(ctx)
+        region = codes[0] if codes else None
+    return await queries.region_timezone(ctx.db, region)
+
+
+async def load_own(ctx: Ctx) -> Broadcast | None:
+    """The broadcast of the payload, only if it belongs to her organisation."""
+    broadcast_id = ctx.arg_int(1)
+    if broadcast_id is None:
+        return None
+    broadcast = await ctx.db.get(Broadcast, broadcast_id)
+    if broadcast is None or broadcast.org_id != ctx.user.org_id:
+        return None
+    return broadcast
+
+
+def draft_content(ctx: Ctx, data: dict[str, Any], org_name: str) -> Content:
+    return Content(id=0, topic=data["top"], texts=dict(data["texts"]), base_language=data["base"],
+                   org_name=org_name)
+
+
+def draft_complete(data: dict[str, Any]) -> bool:
+    texts = data.get("texts")
+    return (data.get("aud") in AUDIENCE_ROLES and data.get("top") in TOPICS
+            and isinstance(data.get("reg"), str) and isinstance(texts, dict)
+            and data.get("base") in LANGUAGES and bool(texts.get(data.get("base"))))
+
+
+def region_label(code: str | None) -> str:
+    if code is None or code == ALL_REGIONS:
+        return _("All our regions")
+    return _(REGION_NAMES.get(code, code))
+
+
+# -- recipients ------------------------------------------------------------------------------------
+async def show_to_recipient(ctx: Ctx) -> list[Reply]:
+    """bc:show:<id> — the details of a broadcast she received (and only one she received)."""
+    broadcast_id = ctx.arg_int(1)
+    broadcast = await ctx.db.get(Broadcast, broadcast_id) if broadcast_id is not None else None
+    mine = None
+    if broadcast is not None:
+        mine = (await ctx.db.execute(select(BroadcastDelivery.id).where(
+            BroadcastDelivery.broadcast_id == broadcast.id,
+            BroadcastDelivery.user_id == ctx.user.id))).first()
+    if broadcast is None or mine is None:
+        return [screen(_("This message is not available."))]
+    return [details_reply(await load_content(ctx.db, broadcast))]
+
+
+# -- coordinators: list, progress, cancel ------------------------------------------------------------
+async def list_broadcasts(ctx: Ctx) -> list[Reply]:
+    """bc — her organisation's recent broadcasts and a way to write a new one."""
+    ctx.session.state = None
+    ctx.session.data.pop(DRAFT, None)
+    found = list((await ctx.db.execute(
+        select(Broadcast).where(Broadcast.org_id == ctx.user.org_id)
+        .order_by(Broadcast.id.desc()).limit(LIST_SIZE))).scalars())
+    rows = [[Button(_("#{id}: {status}, {topic}", id=b.id, status=_(STATUS_LABELS[b.status]),
+                      topic=_(TOPICS.get(b.topic, b.topic))), f"bc:view:{b.id}")]
+            for b in found]
+    text = _("Broadcasts") + "\n\n" + (
+        _("Send training dates, job fairs or meetups to many people at once.") if not found
+        else _("Choose one to see its progress, or write a new one."))
+    return [screen(text, [Button(_("New broadcast"), "bc:new")], *rows)]
+
+
+async def view_broadcast(ctx: Ctx) -> list[Reply]:
+    """bc:view:<id> — progress: sent / failed / left / unknown."""
+    broadcast = await load_own(ctx)
+    if broadcast is None:
+        return [not_found()]
+    return [await progress_screen(ctx, broadcast)]
+
+
+async def progress_screen(ctx: Ctx, broadcast: Broadcast) -> Reply:
+    counts = await progress(ctx.db, broadcast.id)
+    left = counts["pending"] + counts["sending"]
+    tz = await queries.region_timezone(ctx.db, broadcast.region_code or (
+        (await scope_regions(ctx)) or [None])[0])
+    lines = [_("Broadcast #{id}: {status}", id=broadcast.id,
+               status=_(STATUS_LABELS[broadcast.status])),
+             _("To: {audience}. Region: {region}. Topic: {topic}.",
+               audience=_(AUDIENCE_LABELS.get(broadcast.audience, broadcast.audience)),
+               region=region_label(broadcast.region_code),
+               topic=_(TOPICS.get(broadcast.topic, broadcast.topic)))]
+    if broadcast.scheduled_at is not None:
+        lines.append(_("Starts: {when}", when=format_when(as_utc(broadcast.scheduled_at), tz)))
+    lines.append(_("Sent: {sent}. Failed: {failed}. Left: {left}.", sent=counts["sent"],
+                   failed=counts["failed"], left=left))
+    lines.append(_("Unknown (a restart interrupted the sending; never sent twice): {unknown}. "
+                   "Skipped (blocked the bot or unsubscribed): {skipped}.",
+                   unknown=counts["unknown"], skipped=counts["skipped"]))
+    if broadcast.status == BroadcastStatus.CANCELLED and left:
+        lines.append(_("Cancelled: the {left} left will not be sent.", left=left))
+    buttons = [Button(_("Refresh"), f"bc:view:{broadcast.id}")]
+    if broadcast.status in CANCELLABLE:
+        buttons.append(Button(_("Cancel this broadcast"), f"bc:cancel:{broadcast.id}"))
+    return screen("\n".join(lines), buttons, back="bc")
+
+
+async def ask_cancel(ctx: Ctx) -> list[Reply]:
+    """bc:cancel:<id> — ask before stopping a broadcast."""
+    broadcast = await load_own(ctx)
+    if broadcast is None:
+        return [not_found()]
+    if broadcast.status not in CANCELLABLE:
+        return [Reply(_("This broadcast cannot be cancelled any more.")),
+                await progress_screen(ctx, broadcast)]
+    return [screen(_("Stop broadcast #{id}? Nobody else will get it.", id=broadcast.id),
+                   [Button(_("Yes, stop it"), f"bc:cancelok:{broadcast.id}"),
+                    Button(_("No"), f"bc:view:{broadcast.id}")])]
+
+
+async def confirm_cancel(ctx: Ctx) -> list[Reply]:
+    """bc:cancelok:<id> — stop it: the engine sends nothing more."""
+    broadcast = await load_own(ctx)
+    if broadcast is None:
+        return [not_found()]
+    result = await ctx.db.execute(
+        update(Broadcast).where(Broadcast.id == broadcast.id, Broadcast.status.in_(CANCELLABLE))
+        .values(status=BroadcastStatus.CANCELLED, finished_at=ctx.now()))
+    await ctx.db.refresh(broadcast)
+    if not result.rowcount:
+        return [Reply(_("This broadcast cannot be cancelled any more.")),
+                await progress_screen(ctx, broadcast)]
+    await queries.audit(ctx.db, ctx.user, "broadcast.cancel", "broadcast", broadcast.id)
+    log.info("broadcast %s cancelled", broadcast.id)
+    return [Reply(_("Broadcast stopped.")), await progress_screen(ctx, broadcast)]
+
+
+# -- coordinators: compose -------------------------------------------------------------------------
+async def new_broadcast(ctx: Ctx) -> list[Reply]:
+    """bc:new — start a draft (in the session only): first, who gets it."""
+    ctx.session.state = None
+    ctx.session.data[DRAFT] = {"texts": {}}
+    rows = [[Button(_(label), f"bc:aud:{key}")] for key, label in AUDIENCE_LABELS.items()]
+    return [screen(_("New broadcast. Who should get it?"), *rows, back="bc")]
+
+
+async def choose_audience(ctx: Ctx) -> list[Reply]:
+    """bc:aud:<audience> — then the region."""
+    data = draft(ctx)
+    audience = ctx.args[1] if len(ctx.args) > 1 else ""
+    if not data:
+        return no_draft()
+    if audience not in AUDIENCE_ROLES:
+        return [Reply(_("Please choose one of the buttons."))] + await new_broadcast(ctx)
+    data["aud"] = audience
+    codes = await scope_regions(ctx)
+    if not codes:
+        return [screen(_("Your organisation has no regions yet. Please ask an administrator."),
+                       back="bc")]
+    rows = [[Button(region_label(code), f"bc:reg:{code}")] for code in codes]
+    rows.append([Button(_("All our regions"), f"bc:reg:{ALL_REGIONS}")])
+    return [screen(_("Which region?"), *rows, back="bc:new")]
+
+
+async def choose_region(ctx: Ctx) -> list[Reply]:
+    """bc:reg:<code|all> — only one of her organisation's regions; then the topic."""
+    data = draft(ctx)
+    code = ctx.args[1] if len(ctx.args) > 1 else ""
+    if not data.get("aud"):
+        return no_draft()
+    if code != ALL_REGIONS and code not in await scope_regions(ctx):
+        ctx.args = ("aud", data["aud"])
+        return [Reply(_("Please choose one of the buttons."))] + await choose_audience(ctx)
+    data["reg"] = code
+    rows = [[Button(_(label), f"bc:top:{key}")] for key, label in TOPICS.items()]
+    return [screen(_("What is it about? Only people who asked for this topic get it."), *rows,
+                   back=f"bc:aud:{data['aud']}")]
+
+
+async def choose_topic(ctx: Ctx) -> list[Reply]:
+    """bc:top:<topic> — then the first (base) language."""
+    data = draft(ctx)
+    topic = ctx.args[1] if len(ctx.args) > 1 else ""
+    if not data.get("reg"):
+        return no_draft()
+    if topic not in TOPICS:
+        return [screen(_("Please choose one of the buttons."),
+                       *[[Button(_(label), f"bc:top:{key}")] for key, label in TOPICS.items()],
+                       back=f"bc:reg:{data['reg']}")]
+    data["top"] = topic
+    return [language_screen(data, _("Which language do you write first? People whose language "
+                                    "you do not add get this one."))]
+
+
+def language_screen(data: dict[str, Any], text: str) -> Reply:
+    done = data.get("texts") or {}
+    buttons = [Button(("✓ " if lang in done else "") + LANGUAGE_NAMES[lang], f"bc:lang:{lang}")
+               for lang in LANGUAGES]
+    return screen(text, *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
+                  back="bc:summary" if done else f"bc:reg:{data.get('reg')}")
+
+
+async def choose_language(ctx: Ctx) -> list[Reply]:
+    """bc:lang:<code> — ask for the text in that language (again, to correct it)."""
+    data = draft(ctx)
+    lang = ctx.args[1] if len(ctx.args) > 1 else ""
+    if not data.get("top"):
+        return no_draft()
+    if lang not in LANGUAGES:
+        return [language_screen(data, _("Please choose one of the buttons."))]
+    data.setdefault("base", lang)
+    data["cur"] = lang
+    ctx.session.state = BcState.TEXT
+    return [screen(_("Write the message in {language}, in one message (at most {limit} "
+                     "characters). Say what, when and where, and how to sign up.",
+                     language=LANGUAGE_NAMES[lang], limit=MAX_BROADCAST_CHARS),
+                   back="bc:summary" if data.get("texts") else "bc:new")]
+
+
+async def receive_text(ctx: Ctx) -> list[Reply]:
+    """Typed text while writing: validate it and keep it in the draft."""
+    data = draft(ctx)
+    if not data.get("cur"):
+        ctx.session.state = None
+        return no_draft()
+    text = clean_text(ctx.inbound.text or "")
+    if not has_visible_text(text):
+        return [screen(_("The message is empty. Please write the text of the broadcast."),
+                       back="bc:summary" if data.get("texts") else "bc:new")]
+    if len(text) > MAX_BROADCAST_CHARS:
+        return [screen(_("That is too long: {count} characters. Please shorten it to at most "
+                         "{limit}.", count=len(text), limit=MAX_BROADCAST_CHARS),
+                       back="bc:summary" if data.get("texts") else "bc:new")]
+    data["texts"] = {**(data.get("texts") or {}), data.pop("cur"): text}
+    ctx.session.state = None
+    return await show_summary(ctx)
+
+
+async def show_summary(ctx: Ctx) -> list[Reply]:
+    """bc:summary — the languages written so far; add one, or preview."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        return no_draft()
+    ctx.session.state = None
+    data.pop("cur", None)
+    names = ", ".join(LANGUAGE_NAMES[lang] for lang in LANGUAGES if lang in data["texts"])
+    text = "\n".join([_("Written in: {languages}.", languages=names),
+                      _("Everyone else gets the {language} text.",
+                        language=LANGUAGE_NAMES[data["base"]])])
+    return [screen(text, [Button(_("Preview"), "bc:preview")],
+                   [Button(_("Add or correct a language"), "bc:addlang")], back="bc")]
+
+
+async def add_language(ctx: Ctx) -> list[Reply]:
+    """bc:addlang — pick another language to write (or one to correct)."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        return no_draft()
+    return [language_screen(data, _("Which language?"))]
+
+
+async def preview(ctx: Ctx) -> list[Reply]:
+    """bc:preview — exactly what recipients see, in each language, then send or schedule."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        return no_draft()
+    org = await ctx.db.get(Organisation, ctx.user.org_id)
+    content = draft_content(ctx, data, org.name if org else "")
+    replies: list[Reply] = []
+    for lang in [lang for lang in LANGUAGES if lang in data["texts"]]:
+        header = _("Preview for readers in {language}.", language=LANGUAGE_NAMES[lang])
+        with use_language(lang):
+            first = notification_replies(content, discreet_on=True)[0].text
+            details = notification_replies(content, discreet_on=False)[0].text
+        replies.append(Reply("\n\n".join([
+            header, _("The notification shows only:") + "\n" + first,
+            _("After a tap on “Show”:") + "\n" + details])))
+    probe = Broadcast(org_id=ctx.user.org_id, audience=data["aud"], topic=data["top"],
+                      region_code=None if data["reg"] == ALL_REGIONS else data["reg"])
+    count = await count_audience(ctx.db, probe)
+    summary = _("To: {audience}. Region: {region}. Topic: {topic}. About {count} people get it "
+                "now.", audience=_(AUDIENCE_LABELS[data["aud"]]), region=region_label(data["reg"]),
+                topic=_(TOPICS[data["top"]]), count=count)
+    replies.append(screen(summary, [Button(_("Send now"), "bc:send"),
+                                    Button(_("Schedule"), "bc:sched")],
+                          [Button(_("Add or correct a language"), "bc:addlang")],
+                          [Button(_("Throw away this draft"), "bc")], back="bc:summary",
+                          replace=False))
+    return replies
+
+
+async def create_broadcast(ctx: Ctx, data: dict[str, Any], when: datetime) -> Broadcast:
+    broadcast = Broadcast(org_id=ctx.user.org_id, author_id=ctx.user.id, audience=data["aud"],
+                          region_code=None if data["reg"] == ALL_REGIONS else data["reg"],
+                          topic=data["top"], texts=dict(data["texts"]), base_language=data["base"],
+                          status=BroadcastStatus.SCHEDULED, scheduled_at=when,
+                          created_at=ctx.now())
+    ctx.db.add(broadcast)
+    await ctx.db.flush()
+    ctx.session.reset()
+    return broadcast
+
+
+async def send_now(ctx: Ctx) -> list[Reply]:
+    """bc:send — confirm the draft: the dispatcher starts it within a minute."""
+    data = draft(ctx)
+    if not draft_complete(data) or data["reg"] != ALL_REGIONS and \
+            data["reg"] not in await scope_regions(ctx):
+        return no_draft()
+    broadcast = await create_broadcast(ctx, data, ctx.now())
+    await queries.audit(ctx.db, ctx.user, "broadcast.send", "broadcast", broadcast.id)
+    log.info("broadcast %s queued to send now", broadcast.id)
+    return [Reply(_("Sending starts within a minute. People in their quiet hours get it "
+                    "afterwards.")), await progress_screen(ctx, broadcast)]
+
+
+async def ask_when(ctx: Ctx) -> list[Reply]:
+    """bc:sched — ask the date and time, in the region's time zone."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        return no_draft()
+    ctx.session.state = BcState.WHEN
+    tz = await draft_timezone(ctx, data)
+    return [screen(_("When should it go out? Write the date and time ({zone} time), for "
+                     "example {example}.", zone=tz,
+                     example=(ctx.now() + timedelta(days=1)).astimezone(ZoneInfo(tz))
+                     .strftime("%Y-%m-%d 18:00")), back="bc:preview")]
+
+
+async def receive_when(ctx: Ctx) -> list[Reply]:
+    """Typed date and time: a real moment, in the future, within a year."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        ctx.session.state = None
+        return no_draft()
+    tz = await draft_timezone(ctx, data)
+    when = parse_when(ctx.inbound.text or "", tz)
+    problem = None
+    if when is None:
+        problem = _("I could not read that date. Please write it like 2026-12-03 18:30.")
+    elif when <= as_utc(ctx.now()):
+        problem = _("That time has already passed. Please choose a time in the future.")
+    elif when > as_utc(ctx.now()) + MAX_AHEAD:
+        problem = _("That is more than a year ahead. Please choose an earlier date.")
+    if problem is not None or when is None:
+        return [screen(problem or "", back="bc:preview")]
+    data["when"] = when.isoformat()
+    ctx.session.state = None
+    return [screen(_("Send it on {when}?", when=format_when(when, tz)),
+                   [Button(_("Yes, schedule it"), "bc:schedok"),
+                    Button(_("Change the time"), "bc:sched")], back="bc:preview")]
+
+
+async def confirm_schedule(ctx: Ctx) -> list[Reply]:
+    """bc:schedok — store the broadcast as scheduled."""
+    data = draft(ctx)
+    if not draft_complete(data) or not isinstance(data.get("when"), str):
+        return no_draft()
+    if data["reg"] != ALL_REGIONS and data["reg"] not in await scope_regions(ctx):
+        return no_draft()
+    try:
+        when = as_utc(datetime.fromisoformat(data["when"]))
+    except ValueError:
+        return no_draft()
+    if when <= as_utc(ctx.now()):
+        return [screen(_("That time has already passed. Please choose a time in the future."),
+                       [Button(_("Change the time"), "bc:sched")], back="bc:preview")]
+    broadcast = await create_broadcast(ctx, data, when)
+    await queries.audit(ctx.db, ctx.user, "broadcast.schedule", "broadcast", broadcast.id)
+    log.info("broadcast %s scheduled", broadcast.id)
+    return [Reply(_("Scheduled.")), await progress_screen(ctx, broadcast)]
+
+
+STAFF_VERBS = {
+    "": list_broadcasts, "view": view_broadcast, "cancel": ask_cancel,
+    "cancelok": confirm_cancel, "new": new_broadcast, "aud": choose_audience,
+    "reg": choose_region, "top": choose_topic, "lang": choose_language,
+    "summary": show_summary, "addlang": add_language, "preview": preview, "send": send_now,
+    "sched": ask_when, "schedok": confirm_schedule,
+}
+
+
+async def route_broadcast(ctx: Ctx) -> list[Reply]:
+    """bc:<verb>:... — recipients may only open what they received; the rest is coordinators'."""
+    verb = ctx.args[0] if ctx.args else ""
+    if verb == "show":
+        return await show_to_recipient(ctx)
+    if ctx.user.role not in COORDINATOR_ROLES:
+        # The route is open to everybody for bc:show, so the role is checked here, on the row.
+        log.info("refused broadcast action for role %s", ctx.user.role)
+        return refused()
+    if ctx.user.org_id is None:
+        return [screen(_("Your account is not linked to an organisation. Please ask an "
+                         "administrator."))]
+    handler = STAFF_VERBS.get(verb)
+    if handler is None:
+        return [Reply(_("That button is not valid any more."))] + await list_broadcasts(ctx)
+    return await handler(ctx)
+
+
+async def open_broadcasts(ctx: Ctx) -> list[Reply]:
+    """/broadcasts — the coordinators' list."""
+    ctx.args = ()
+    return await route_broadcast(ctx)
+
+
+async def receive_typed(ctx: Ctx) -> list[Reply]:
+    """Typed text in a broadcast state: coordinators only, checked on the row."""
+    if ctx.user.role not in COORDINATOR_ROLES or ctx.user.org_id is None:
+        ctx.session.reset()
+        return refused()
+    if ctx.session.state == BcState.WHEN:
+        return await receive_when(ctx)
+    return await receive_text(ctx)
+
+
+ROUTES = [
+    Route(route_broadcast, prefix="bc"),
+    Route(open_broadcasts, command="/broadcasts", roles=COORDINATOR_ROLES),
+    Route(receive_typed, state=BcState.TEXT, roles=COORDINATOR_ROLES),
+    Route(receive_typed, state=BcState.WHEN, roles=COORDINATOR_ROLES),
+]
+JOBS = [Job("broadcasts", 15, dispatch)]

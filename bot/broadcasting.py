@@ -1,0 +1,425 @@
+"""The broadcast delivery engine: audience, materialised deliveries, paced sending, restart safety.
+
+A broadcast must never reach anyone twice. The rule that guarantees it:
+
+- A delivery row is marked "sending" in a COMMITTED transaction before the message goes out, and
+  "sent" / "failed" / "skipped" after.
+- When a dispatcher pass starts, every row still in "sending" belongs to a pass that died (a crash,
+  a kill, a restart): only the scheduler leader runs the dispatcher and APScheduler runs one pass
+  at a time. Such a row may or may not have reached her: we mark it "unknown" and NEVER re-send.
+
+The trade-off, chosen on purpose: after a crash, up to one batch (BATCH_SIZE people) may miss the
+broadcast; nobody gets it twice. A woman whose phone lights up twice with a message from "the
+bot" is more exposed than one who misses a training date. The progress screen counts "unknown"
+so the coordinator can see it. For the same reason a DeliveryFailed(retry=False) -- the sender
+cannot tell whether the message arrived, e.g. a time-out -- is "unknown", not retried.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.delivery import DeliveryFailed
+from bot.i18n import _, current_language, data_text
+from bot.notify import discreet, quiet_hours_end
+from bot.types import Reply
+from db import queries
+from db.models import (
+    Broadcast,
+    BroadcastDelivery,
+    BroadcastStatus,
+    DeliveryStatus,
+    Organisation,
+    OrganisationRegion,
+    Region,
+    Role,
+    User,
+)
+from db.reference import TOPICS
+from handlers.ui import screen
+
+if TYPE_CHECKING:
+    from bot.delivery import Delivery
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 20  # rows claimed at once: also the most that can end "unknown" after a crash
+MATERIALISE_CHUNK = 1000
+MAX_ATTEMPTS = 3
+RETRY_DELAY = timedelta(minutes=1)
+# Messages per second per channel, below the platforms' bulk limits (Telegram ~30/s, Viber is
+# stricter). A channel not listed (the web chat) is not paced.
+CHANNEL_RATES: dict[str, float] = {"telegram": 25.0, "viber": 10.0}
+AUDIENCE_ROLES = {"participants": Role.PARTICIPANT, "professionals": Role.PROFESSIONAL}
+LEFT_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class RateLimiter:
+    """Spaces calls at least 1/rate seconds apart (per channel). rate <= 0 means no pacing."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self._interval
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+
+# -- what the recipient sees ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Content:
+    """What a broadcast says, detached from the database (built again in each reader's language)."""
+
+    id: int
+    topic: str
+    texts: dict[str, str]
+    base_language: str
+    org_name: str
+
+    def text_for(self, lang: str) -> str:
+        return self.texts.get(lang) or self.texts.get(self.base_language) or ""
+
+
+def details_reply(content: Content) -> Reply:
+    """The broadcast itself, in the current language (hers, or the base language)."""
+    topic = TOPICS.get(content.topic)
+    heading = _(topic) if topic else ""
+    body = "\n\n".join(part for part in (
+        heading, data_text(content.text_for(current_language())),
+        _("From: {name}", name=data_text(content.org_name))) if part)
+    return screen(body)
+
+
+def show_action(broadcast_id: int) -> str:
+    return f"bc:show:{broadcast_id}"
+
+
+def notification_replies(content: Content, *, discreet_on: bool) -> list[Reply]:
+    """What reaches her phone: with discreet notifications only a neutral line and a button."""
+    reader = User(discreet=discreet_on)  # transient: discreet() reads only this setting
+    return [discreet(reader, details_reply(content), show_action(content.id))]
+
+
+async def load_content(db: AsyncSession, broadcast: Broadcast) -> Content:
+    org = await db.get(Organisation, broadcast.org_id)
+    return Content(id=broadcast.id, topic=broadcast.topic,
+                   texts={str(k): str(v) for k, v in (broadcast.texts or {}).items()},
+                   base_language=broadcast.base_language, org_name=org.name if org else "")
+
+
+# -- audience ------------------------------------------------------------------------------------
+async def org_region_codes(db: AsyncSession, org_id: int) -> list[str]:
+    query = (select(OrganisationRegion.region_code)
+             .join(Region, Region.code == OrganisationRegion.region_code)
+             .where(OrganisationRegion.org_id == org_id).order_by(Region.position))
+    return list((await db.execute(query)).scalars())
+
+
+async def target_regions(db: AsyncSession, broadcast: Broadcast) -> list[str]:
+    codes = await org_region_codes(db, broadcast.org_id)
+    if broadcast.region_code is None:
+        return codes
+    return [broadcast.region_code] if broadcast.region_code in codes else []
+
+
+def eligible(user: User, broadcast: Broadcast, regions: Sequence[str]) -> bool:
+    """Checked again just before sending: she may have unsubscribed or moved meanwhile."""
+    return (user.role == AUDIENCE_ROLES.get(broadcast.audience) and user.active
+            and user.onboarded and user.region_code in regions
+            and broadcast.topic in (user.topics or []))
+
+
+def _audience_query(broadcast: Broadcast, regions: Sequence[str], after: str):  # noqa: ANN202
+    role = AUDIENCE_ROLES.get(broadcast.audience, Role.PARTICIPANT)
+    return (select(User.id, User.topics)
+            .where(User.role == role, User.active.is_(True), User.onboarded.is_(True),
+                   User.region_code.in_(list(regions)), User.id > after)
+            .order_by(User.id).limit(MATERIALISE_CHUNK))
+
+
+async def count_audience(db: AsyncSession, broadcast: Broadcast) -> int:
+    """How many people would get it now (for the preview)."""
+    regions = await target_regions(db, broadcast)
+    total, after = 0, ""
+    while regions:
+        rows = list(await db.execute(_audience_query(broadcast, regions, after)))
+        if not rows:
+            break
+        total += sum(1 for _id, topics in rows if broadcast.topic in (topics or []))
+        after = rows[-1][0]
+    return total
+
+
+async def progress(db: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    """Deliveries by status, every status present (zero when none)."""
+    counts = {status.value: 0 for status in DeliveryStatus}
+    query = (select(BroadcastDelivery.status, func.count())
+             .where(BroadcastDelivery.broadcast_id == broadcast_id)
+             .group_by(BroadcastDelivery.status))
+    for status, n in await db.execute(query):
+        counts[str(status)] = int(n)
+    return counts
+
+
+# -- the engine ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claimed:
+    row_id: int
+    user_id: str
+    channel: str
+    region_code: str
+    discreet: bool
+
+
+@dataclass
+class Broadcaster:
+    """One dispatcher pass at a time (the scheduler leader's job). See the module docstring."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    delivery: Delivery
+    clock: Callable[[], datetime]
+    rates: dict[str, float] | None = None
+    batch_size: int = BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        rates = CHANNEL_RATES if self.rates is None else self.rates
+        self._limiters = {name: RateLimiter(rate) for name, rate in rates.items()}
+
+    @classmethod
+    def for_runtime(cls, rt: Runtime, **kwargs: object) -> Broadcaster:
+        return cls(sessionmaker=rt.sessionmaker, delivery=rt.delivery, clock=rt.services.clock,
+                   **kwargs)  # type: ignore[arg-type]
+
+    def _limiter(self, channel: str) -> RateLimiter:
+        if channel not in self._limiters:
+            self._limiters[channel] = RateLimiter(0)
+        return self._limiters[channel]
+
+    def now(self) -> datetime:
+        return as_utc(self.clock())
+
+    async def run_due(self) -> int:
+        """One dispatcher pass: settle what a dead pass left, start due broadcasts, send."""
+        await self.recover()
+        async with self.sessionmaker() as db:
+            due = list((await db.execute(
+                select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SCHEDULED,
+                                           Broadcast.scheduled_at <= self.now())
+                .order_by(Broadcast.scheduled_at, Broadcast.id))).scalars())
+        for broadcast_id in due:
+            await self.materialise(broadcast_id)
+        async with self.sessionmaker() as db:
+            sending = list((await db.execute(
+                select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SENDING)
+                .order_by(Broadcast.id))).scalars())
+        sent = 0
+        for broadcast_id in sending:
+            sent += await self.send_broadcast(broadcast_id)
+        return sent
+
+    async def recover(self) -> int:
+        """Rows left "sending" by a dead pass: outcome unknown, never sent again."""
+        async with self.sessionmaker() as db, db.begin():
+            result = await db.execute(
+                update(BroadcastDelivery).where(BroadcastDelivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.UNKNOWN, updated_at=self.now()))
+        if result.rowcount:
+            log.warning("%d broadcast deliveries were in flight at a crash: marked unknown",
+                        result.rowcount)
+        return int(result.rowcount or 0)
+
+    async def materialise(self, broadcast_id: int) -> int:
+        """Create one delivery row per eligible person, in committed chunks by user id, so that
+        a crash half-way resumes after the last committed id. Then scheduled -> sending."""
+        added = 0
+        while True:
+            async with self.sessionmaker() as db, db.begin():
+                broadcast = await db.get(Broadcast, broadcast_id)
+                if broadcast is None or broadcast.status != BroadcastStatus.SCHEDULED:
+                    return added  # cancelled meanwhile
+                regions = await target_regions(db, broadcast)
+                after = (await db.execute(
+                    select(func.max(BroadcastDelivery.user_id))
+                    .where(BroadcastDelivery.broadcast_id == broadcast_id))).scalar() or ""
+                rows = list(await db.execute(_audience_query(broadcast, regions, after))) \
+                    if regions else []
+                now = self.now()
+                values = [{"broadcast_id": broadcast_id, "user_id": user_id,
+                           "status": DeliveryStatus.PENDING, "attempts": 0, "updated_at": now}
+                          for user_id, topics in rows if broadcast.topic in (topics or [])]
+                if values:
+                    await db.execute(insert(BroadcastDelivery), values)
+                    added += len(values)
+                if len(rows) < MATERIALISE_CHUNK:
+                    await db.execute(
+                        update(Broadcast).where(Broadcast.id == broadcast_id,
+                                                Broadcast.status == BroadcastStatus.SCHEDULED)
+                        .values(status=BroadcastStatus.SENDING))
+                    log.info("broadcast %s: %d recipients", broadcast_id, added)
+                    return added
+
+    async def send_broadcast(self, broadcast_id: int) -> int:
+        """Send every due row of one broadcast, batch by batch; mark it done when none is left."""
+        sent = 0
+        while True:
+            batch, content = await self._claim(broadcast_id)
+            if content is None:
+                return sent
+            if not batch:
+                break
+            sent += await self._send_batch(broadcast_id, content, batch)
+        await self._finish_if_done(broadcast_id)
+        return sent
+
+    async def _claim(self, broadcast_id: int) -> tuple[list[Claimed], Content | None]:
+        """Mark the next due rows "sending" and COMMIT before anything is sent. Rows of women in
+        their quiet hours wait (not_before); rows of people no longer eligible are skipped."""
+        claimed: list[Claimed] = []
+        async with self.sessionmaker() as db, db.begin():
+            broadcast = await db.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.status != BroadcastStatus.SENDING:
+                return [], None
+            content = await load_content(db, broadcast)
+            regions = await target_regions(db, broadcast)
+            zones = {r.code: r.timezone for r in await queries.regions(db)}
+            now = self.now()
+            while not claimed:
+                query = (select(BroadcastDelivery, User)
+                         .join(User, User.id == BroadcastDelivery.user_id)
+                         .where(BroadcastDelivery.broadcast_id == broadcast_id,
+                                BroadcastDelivery.status == DeliveryStatus.PENDING,
+                                (BroadcastDelivery.not_before.is_(None))
+                                | (BroadcastDelivery.not_before <= now))
+                         .order_by(BroadcastDelivery.id).limit(self.batch_size))
+                if db.bind.dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True, of=BroadcastDelivery)
+                rows = list(await db.execute(query))
+                if not rows:
+                    break
+                for row, user in rows:
+                    row.updated_at = now
+                    if not eligible(user, broadcast, regions):
+                        row.status = DeliveryStatus.SKIPPED
+                        continue
+                    tz = zones.get(user.region_code or "", "Europe/Brussels")
+                    wake = quiet_hours_end(user, now, tz)
+                    if wake > now:
+                        row.not_before = wake.astimezone(UTC)
+                        continue
+                    row.status = DeliveryStatus.SENDING
+                    claimed.append(Claimed(row.id, user.id, user.channel, user.region_code or "",
+                                           user.discreet))
+                await db.flush()
+        return claimed, content
+
+    async def _send_batch(self, broadcast_id: int, content: Content, batch: list[Claimed]) -> int:
+        by_channel: dict[str, list[Claimed]] = {}
+        for item in batch:
+            by_channel.setdefault(item.channel, []).append(item)
+        outcomes: dict[int, str] = {}
+        # Channels are paced independently: a slow Viber queue must not hold Telegram back. A
+        # TaskGroup, not gather: if one fails or the pass is cancelled, the others stop too.
+        async with asyncio.TaskGroup() as group:
+            for items in by_channel.values():
+                group.create_task(self._send_channel(broadcast_id, content, items, outcomes))
+        await self._record(broadcast_id, batch, outcomes)
+        return sum(1 for status in outcomes.values() if status == DeliveryStatus.SENT)
+
+    async def _send_channel(self, broadcast_id: int, content: Content, items: list[Claimed],
+                            outcomes: dict[int, str]) -> None:
+        limiter = self._limiter(items[0].channel)
+        for item in items:
+            if not await self._still_sending(broadcast_id):
+                return  # cancelled: the rest go back to pending and are never sent
+            await limiter.wait()
+            outcomes[item.row_id] = await self._send_one(content, item)
+
+    async def _send_one(self, content: Content, item: Claimed) -> str:
+        try:
+            delivered = await self.delivery.send_to_user(
+                item.user_id, lambda: notification_replies(content, discreet_on=item.discreet))
+        except DeliveryFailed as exc:
+            return "retry" if exc.retry else DeliveryStatus.UNKNOWN
+        except Exception as exc:  # noqa: BLE001 - the outcome is unknown: never send it again
+            log.error("broadcast send failed: %s", type(exc).__name__)
+            return DeliveryStatus.UNKNOWN
+        return DeliveryStatus.SENT if delivered else DeliveryStatus.SKIPPED
+
+    async def _still_sending(self, broadcast_id: int) -> bool:
+        async with self.sessionmaker() as db:
+            status = (await db.execute(select(Broadcast.status)
+                                       .where(Broadcast.id == broadcast_id))).scalar()
+        return status == BroadcastStatus.SENDING
+
+    async def _record(self, broadcast_id: int, batch: list[Claimed],
+                      outcomes: dict[int, str]) -> None:
+        """Write what happened. Only rows still "sending" change: a row a later pass already
+        settled keeps its status."""
+        now = self.now()
+        sent_by_region: dict[str, int] = {}
+        async with self.sessionmaker() as db, db.begin():
+            broadcast = await db.get(Broadcast, broadcast_id)
+            for item in batch:
+                outcome = outcomes.get(item.row_id)
+                row = await db.get(BroadcastDelivery, item.row_id)
+                if row is None or row.status != DeliveryStatus.SENDING:
+                    continue
+                row.updated_at = now
+                if outcome is None:
+                    row.status = DeliveryStatus.PENDING  # never tried: the broadcast was cancelled
+                elif outcome == "retry":
+                    row.attempts += 1
+                    if row.attempts >= MAX_ATTEMPTS:
+                        row.status = DeliveryStatus.FAILED
+                    else:
+                        row.status = DeliveryStatus.PENDING
+                        row.not_before = now + RETRY_DELAY * row.attempts
+                else:
+                    row.status = outcome
+                    if outcome == DeliveryStatus.SENT:
+                        sent_by_region[item.region_code] = sent_by_region.get(
+                            item.region_code, 0) + 1
+            if broadcast is not None:
+                for region_code, n in sent_by_region.items():
+                    await queries.bump(db, "broadcast_sent", day=now.date(),
+                                       org_id=broadcast.org_id, region_code=region_code, n=n)
+
+    async def _finish_if_done(self, broadcast_id: int) -> None:
+        async with self.sessionmaker() as db, db.begin():
+            left = (await db.execute(
+                select(func.count()).select_from(BroadcastDelivery)
+                .where(BroadcastDelivery.broadcast_id == broadcast_id,
+                       BroadcastDelivery.status.in_(LEFT_STATUSES)))).scalar() or 0
+            if left:
+                return  # some wait for the end of quiet hours, or a retry
+            await db.execute(update(Broadcast).where(Broadcast.id == broadcast_id,
+                                                     Broadcast.status == BroadcastStatus.SENDING)
+                             .values(status=BroadcastStatus.DONE, finished_at=self.now()))
+        log.info("broadcast %s done", broadcast_id)
+
+
+async def dispatch(rt: Runtime) -> int:
+    """The scheduler job: one pass over due broadcasts."""
+    return await Broadcaster.for_runtime(rt).run_due()
