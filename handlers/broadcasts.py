@@ -477,14 +477,13 @@ async def receive_when(ctx: Ctx) -> list[Reply]:
 async def confirm_schedule(ctx: Ctx) -> list[Reply]:
     """bc:schedok — store the broadcast as scheduled."""
     data = draft(ctx)
-    if not draft_complete(data) or not isinstance(data.get("when"), str):
-        return no_draft()
-    if data["reg"] != ALL_REGIONS and data["reg"] not in await scope_regions(ctx):
+    if not draft_complete(data) or (data["reg"] != ALL_REGIONS
+                                    and data["reg"] not in await scope_regions(ctx)):
         return no_draft()
     try:
-        when = as_utc(datetime.fromisoformat(data["when"]))
+        when = as_utc(datetime.fromisoformat(str(data.get("when"))))
     except ValueError:
-        return no_draft()
+        return await ask_when(ctx)  # pressed before a valid time was typed
     if when <= as_utc(ctx.now()):
         return [screen(_("That time has already passed. Please choose a time in the future."),
                        [Button(_("Change the time"), "bc:sched")], back="bc:preview")]
