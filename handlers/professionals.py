@@ -59,7 +59,7 @@ async def show_pro_menu(ctx: Ctx) -> list[Reply]:
     """pro / pro:on / pro:off — her subscription to training dates and her region."""
     verb = ctx.args[0] if ctx.args else ""
     ctx.session.reset()
-    if verb not in ("", "on", "off"):
+    if verb not in ("", "on", "off") or len(ctx.args) > 1:
         return [Reply(_("That button is not valid any more.")), await pro_screen(ctx)]
     if verb == "on" and not subscribed(ctx):
         # A new list, not an in-place change: the JSON column only notices a new value.
