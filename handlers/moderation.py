@@ -1,6 +1,94 @@
-"""(being built: see the issue that owns this journey)."""
+"""Caseworker tools (prefix "mod"): the staff menu, requests for contact, the figures for
+coordinators; and the routes of the staff modules (roles, employers, posts, hand-offs, forms).
+Every route here refuses participants (the core checks the role in the database) and every
+handler checks that the row belongs to the staff member's organisation."""
 from __future__ import annotations
 
-from handlers.base import Route
+from datetime import date, timedelta
 
-ROUTES: list[Route] = []
+from sqlalchemy import func, select
+
+from bot.i18n import _
+from bot.report import METRICS, collect, shown
+from bot.types import Button, Reply
+from db import queries
+from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
+from db.reference import REGION_NAMES
+from handlers import mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
+from handlers.base import Ctx, Route
+from handlers.mod_scope import no_org
+from handlers.ui import screen
+
+
+async def staff_menu(ctx: Ctx) -> Reply:
+    open_count = (await ctx.db.execute(select(func.count(Handoff.id)).where(
+        mod_handoffs.handoff_scope(ctx.user), Handoff.status == HandoffStatus.OPEN))).scalar_one()
+    org = await ctx.db.get(Organisation, ctx.user.org_id) if ctx.user.org_id else None
+    lines = [_("Caseworker tools")]
+    if org is not None:
+        lines.append(_("Organisation: {name}", name=org.name))
+    rows = [[Button(_("Requests for contact ({count} open)", count=open_count), "mod:ho")],
+            [Button(_("Vacancies"), "vac"), Button(_("Meetups"), "mev")],
+            [Button(_("Committed employers"), "emp")]]
+    if ctx.user.role in COORDINATOR_ROLES:
+        rows.append([Button(_("Team and invites"), "team"), Button(_("Figures"), "mod:rep")])
+    return screen("\n".join(lines), *rows)
+
+
+PERIODS = ("month", "last", "year")
+
+
+def _period(kind: str, today: date) -> tuple[date, date]:
+    if kind == "last":
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if kind == "year":
+        return today.replace(month=1, day=1), today
+    return today.replace(day=1), today
+
+
+async def figures(ctx: Ctx) -> list[Reply]:
+    """mod:rep[:month|last|year] — the impact summary of her organisation (coordinators)."""
+    if ctx.user.role not in COORDINATOR_ROLES:
+        return [screen(_("Sorry, this is not available to you."))]
+    if ctx.user.org_id is None:
+        return [no_org()]
+    kind = ctx.args[1] if len(ctx.args) >= 2 and ctx.args[1] in PERIODS else "month"
+    start, end = _period(kind, ctx.now().date())
+    reports = await collect(ctx.db, start, end, ctx.user.org_id)
+    lines = [_("Figures from {start} to {end}. Counts from 1 to 4 are shown as “<5”, so that "
+               "nobody can be recognised.", start=start.isoformat(), end=end.isoformat())]
+    for report in reports:
+        for code, counts in report.regions.items():
+            lines.append("")
+            lines.append(_(REGION_NAMES.get(code, code)))
+            lines += [f"• {_(m.label)}: {shown(counts[m.key])}" for m in METRICS]
+        lines.append("")
+        lines.append(_("Employers committed: {count}", count=shown(report.employers)))
+    await queries.audit(ctx.db, ctx.user, "report_view", "organisation", ctx.user.org_id)
+    buttons = [Button(_("This month"), "mod:rep:month"), Button(_("Last month"), "mod:rep:last"),
+               Button(_("This year"), "mod:rep:year")]
+    return [screen("\n".join(lines), buttons, back="mod", menu=False)]
+
+
+async def caseworker_tools(ctx: Ctx) -> list[Reply]:
+    """mod — the staff menu; mod:ho[:<id>] requests for contact; mod:rep the figures."""
+    verb = ctx.args[0] if ctx.args else ""
+    if verb == "ho":
+        if len(ctx.args) >= 2:
+            return await mod_handoffs.show_handoff(ctx, ctx.arg_int(1))
+        return await mod_handoffs.list_handoffs(ctx, 0)
+    ctx.session.reset()
+    if verb == "rep":
+        return await figures(ctx)
+    return [await staff_menu(ctx)]
+
+
+ROUTES = [
+    Route(caseworker_tools, prefix="mod", roles=STAFF_ROLES),
+    *mod_team.ROUTES,
+    *mod_employers.ROUTES,
+    *mod_posts.ROUTES,
+    *mod_handoffs.ROUTES,
+    *mod_forms.ROUTES,
+]

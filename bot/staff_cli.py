@@ -1,0 +1,235 @@
+"""Staff commands of the CLI: invite codes, organisations, the vacancy import, the impact report.
+They register themselves with bot.cli.command when bot.cli loads this module."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bot.cli import command
+from bot.settings import Settings
+
+
+def _open(settings: Settings):  # noqa: ANN202 - (engine, sessionmaker)
+    from db.engine import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url, hide_parameters=True)
+    return engine, make_session_factory(engine)
+
+
+async def _prepared(settings: Settings):  # noqa: ANN202
+    from bot.runtime import prepare_database
+
+    engine, factory = _open(settings)
+    await prepare_database(settings, engine)
+    return engine, factory
+
+
+def _invite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role", required=True,
+                   choices=["moderator", "coordinator", "admin", "professional"])
+    p.add_argument("--org", help="organisation slug (required except for admin)")
+
+
+async def make_invite(settings: Settings, role: str, org_slug: str | None,
+                      now: datetime | None = None) -> str:
+    """Create a one-time invite and return the code (only its hash is stored)."""
+    from sqlalchemy import select
+
+    from db.models import AuditEntry, Organisation
+    from handlers.mod_team import create_invite
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            org_id = None
+            if org_slug:
+                org = (await db.execute(select(Organisation).where(
+                    Organisation.slug == org_slug))).scalar_one_or_none()
+                if org is None:
+                    raise LookupError(f"no organisation with slug {org_slug!r}")
+                org_id = org.id
+            elif role != "admin":
+                raise LookupError("--org is required for this role")
+            code, invite = await create_invite(db, role=role, org_id=org_id,
+                                               now=now or datetime.now(UTC),
+                                               ttl_hours=settings.invite_ttl_hours)
+            db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=org_id,
+                              action="invite_create", target_type="invite",
+                              target_id=str(invite.id)))
+            return code
+    finally:
+        await engine.dispose()
+
+
+@command("invite", "print a one-time invite code for a staff role", _invite_args)
+def invite(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        code = asyncio.run(make_invite(settings, args.role, args.org))
+    except LookupError as exc:
+        print(f"Cannot create the invite: {exc}", file=sys.stderr)
+        return 1
+    print(f"Invite code ({args.role}, valid {settings.invite_ttl_hours} hours, works once):")
+    print(code)
+    print(f"The person sends this to the bot: /redeem {code}")
+    return 0
+
+
+def _org_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--slug", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--regions", required=True, help="comma-separated region codes")
+
+
+async def add_org(settings: Settings, slug: str, name: str, regions: list[str]) -> str:
+    from sqlalchemy import select
+
+    from db.models import Organisation, OrganisationRegion, Region
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            known = set((await db.execute(select(Region.code))).scalars())
+            unknown = [r for r in regions if r not in known]
+            if unknown:
+                raise LookupError("unknown regions: " + ", ".join(unknown)
+                                  + " (known: " + ", ".join(sorted(known)) + ")")
+            org = (await db.execute(select(Organisation).where(Organisation.slug == slug))
+                   ).scalar_one_or_none()
+            if org is None:
+                org = Organisation(slug=slug, name=name)
+                db.add(org)
+                await db.flush()
+                verb = "created"
+            else:
+                org.name = name
+                verb = "updated"
+            have = set((await db.execute(select(OrganisationRegion.region_code).where(
+                OrganisationRegion.org_id == org.id))).scalars())
+            for code in regions:
+                if code not in have:
+                    db.add(OrganisationRegion(org_id=org.id, region_code=code))
+            return verb
+    finally:
+        await engine.dispose()
+
+
+@command("add-org", "create or update an organisation and the regions it serves", _org_args)
+def add_org_command(args: argparse.Namespace, settings: Settings) -> int:
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if not args.slug.strip() or len(args.slug) > 40 or not regions:
+        print("Give a slug (at most 40 characters) and at least one region.", file=sys.stderr)
+        return 1
+    try:
+        verb = asyncio.run(add_org(settings, args.slug.strip(), args.name.strip()[:120],
+                                   regions))
+    except LookupError as exc:
+        print(f"Cannot save the organisation: {exc}", file=sys.stderr)
+        return 1
+    print(f"Organisation {args.slug} {verb}.")
+    return 0
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path)
+    p.add_argument("--org", help="only employers of this organisation (slug)")
+
+
+async def run_import(settings: Settings, raw: bytes, org_slug: str | None,
+                     today: date | None = None):  # noqa: ANN201 - ImportReport
+    from sqlalchemy import select
+
+    from bot.csv_import import import_vacancies
+    from db.models import AuditEntry, Organisation
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            org_id = None
+            if org_slug:
+                org = (await db.execute(select(Organisation).where(
+                    Organisation.slug == org_slug))).scalar_one_or_none()
+                if org is None:
+                    raise LookupError(f"no organisation with slug {org_slug!r}")
+                org_id = org.id
+            report = await import_vacancies(db, raw, today=today or date.today(),
+                                            org_id=org_id)
+            db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=org_id,
+                              action="vacancy_import", target_type="vacancies",
+                              target_id=str(len(report.imported))))
+            return report
+    finally:
+        await engine.dispose()
+
+
+@command("import-vacancies", "import vacancies from a CSV file and report rejected rows",
+         _import_args)
+def import_vacancies_command(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        print(f"Cannot read the file: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        report = asyncio.run(run_import(settings, raw, args.org))
+    except LookupError as exc:
+        print(f"Cannot import: {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    return 0 if not report.problems and not report.rejected else 3
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--out", required=True, type=Path, help="folder for the CSV and PNG files")
+    p.add_argument("--org", help="only this organisation (slug)")
+
+
+async def make_report(settings: Settings, start: date, end: date, out: Path,
+                      org_slug: str | None = None) -> list[Path]:
+    from sqlalchemy import select
+
+    from bot.report import collect, write_reports
+    from db.models import Organisation
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            org_id = None
+            if org_slug:
+                org_id = (await db.execute(select(Organisation.id).where(
+                    Organisation.slug == org_slug))).scalar_one_or_none()
+                if org_id is None:
+                    raise LookupError(f"no organisation with slug {org_slug!r}")
+            reports = await collect(db, start, end, org_id)
+    finally:
+        await engine.dispose()
+    return write_reports(reports, out, start, end)
+
+
+@command("report", "write the impact report (CSV and PNG per organisation)", _report_args)
+def report(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.mod_forms import parse_day
+
+    start, end = parse_day(args.start), parse_day(args.end)
+    if start is None or end is None or end < start:
+        print("Give --from and --to as dates (YYYY-MM-DD), --from not after --to.",
+              file=sys.stderr)
+        return 1
+    try:
+        written = asyncio.run(make_report(settings, start, end, args.out, args.org))
+    except LookupError as exc:
+        print(f"Cannot write the report: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Cannot write to {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    if not written:
+        print("No organisations yet: nothing to report.")
+    return 0

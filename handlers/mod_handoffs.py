@@ -1,0 +1,284 @@
+"""Hand-offs, the caseworker's side: open requests of her organisation as pseudonyms, take one
+(atomically: two caseworkers never answer the same woman), reply through the bot, close it.
+Nothing of the exchange is stored: each message lives only in the closure that delivers it."""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select, update
+
+from bot.i18n import _, data_text, format_clock, format_when
+from bot.types import Button, Reply
+from db import queries
+from db.models import (
+    COORDINATOR_ROLES,
+    STAFF_ROLES,
+    Handoff,
+    HandoffKind,
+    HandoffStatus,
+    OrganisationRegion,
+    Role,
+    User,
+    Vacancy,
+)
+from db.reference import REGION_NAMES
+from handlers.base import Ctx, Route
+from handlers.mod_scope import PAGE, in_scope, not_found
+from handlers.ui import pager, screen
+
+log = logging.getLogger(__name__)
+
+# Her safe hours, in her region's time: [start, end) hours.
+SAFE_HOURS = {"morning": (8, 12), "afternoon": (12, 17), "evening": (17, 21)}
+
+
+class HandoffState(StrEnum):
+    WRITE = "mod_handoffs.write"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def handoff_scope(user: User):  # noqa: ANN202 - an SQL expression
+    """Her organisation's requests, and talk requests of the regions it serves."""
+    if user.role == Role.ADMIN and user.org_id is None:
+        return Handoff.id.is_not(None)
+    regions = select(OrganisationRegion.region_code).where(
+        OrganisationRegion.org_id == user.org_id)
+    return or_(Handoff.org_id == user.org_id,
+               and_(Handoff.org_id.is_(None), Handoff.region_code.in_(regions)))
+
+
+async def _visible(ctx: Ctx, handoff: Handoff) -> bool:
+    if ctx.user.role == Role.ADMIN:
+        return True
+    if handoff.org_id is not None:
+        return in_scope(ctx.user, handoff.org_id)
+    regions = (await ctx.db.execute(select(OrganisationRegion.region_code).where(
+        OrganisationRegion.org_id == ctx.user.org_id))).scalars()
+    return ctx.user.org_id is not None and handoff.region_code in set(regions)
+
+
+async def load_handoff(ctx: Ctx, handoff_id: int | None) -> Handoff | None:
+    handoff = await ctx.db.get(Handoff, handoff_id) if handoff_id is not None else None
+    if handoff is None or not await _visible(ctx, handoff):
+        return None
+    return handoff
+
+
+def safe_hours_name(value: str | None) -> str:
+    return {"morning": _("in the morning (8–12)"), "afternoon": _("in the afternoon (12–17)"),
+            "evening": _("in the evening (17–21)")}.get(value or "", "")
+
+
+async def outside_safe_hours(ctx: Ctx, handoff: Handoff) -> str | None:
+    """Her local time as text when now is outside the hours she chose; None when it is fine."""
+    if handoff.contact_mode != "safe_hours" or handoff.safe_hours not in SAFE_HOURS:
+        return None
+    tz = await queries.region_timezone(ctx.db, handoff.region_code)
+    start, end = SAFE_HOURS[handoff.safe_hours or ""]
+    local = ctx.now().astimezone(ZoneInfo(tz))
+    if start <= local.hour < end:
+        return None
+    return format_clock(ctx.now(), tz)
+
+
+async def handoff_text(ctx: Ctx, handoff: Handoff) -> str:
+    lines = [_("Request from {name}", name=handoff.pseudonym)]
+    if handoff.kind == HandoffKind.JOB:
+        vacancy = await ctx.db.get(Vacancy, handoff.vacancy_id) if handoff.vacancy_id else None
+        lines.append(_("About the job: {title}", title=data_text(vacancy.title))
+                     if vacancy else _("About a job that is no longer listed."))
+    else:
+        lines.append(_("She would like to talk with a caseworker."))
+    if handoff.region_code:
+        lines.append(_("Region: {region}",
+                       region=_(REGION_NAMES.get(handoff.region_code, handoff.region_code))))
+    tz = await queries.region_timezone(ctx.db, handoff.region_code)
+    lines.append(_("Asked on: {when}", when=format_when(_aware(handoff.created_at), tz)))
+    if handoff.contact_mode == "safe_hours" and handoff.safe_hours:
+        lines.append(_("Contact: only through this bot, and only {when} her time.",
+                       when=safe_hours_name(handoff.safe_hours)))
+    else:
+        lines.append(_("Contact: only through this bot."))
+    lines.append(_status_line(ctx, handoff))
+    return "\n".join(lines)
+
+
+def _status_line(ctx: Ctx, handoff: Handoff) -> str:
+    if handoff.status == HandoffStatus.OPEN:
+        return _("Status: open. Nobody has taken it yet.")
+    if handoff.status == HandoffStatus.TAKEN:
+        return (_("Status: you took it.") if handoff.taken_by == ctx.user.id
+                else _("Status: another caseworker took it."))
+    if handoff.status == HandoffStatus.WITHDRAWN:
+        return _("Status: she withdrew the request.")
+    return _("Status: closed.")
+
+
+def _may_close(ctx: Ctx, handoff: Handoff) -> bool:
+    if handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id:
+        return True
+    return ctx.user.role in COORDINATOR_ROLES and handoff.status in (HandoffStatus.OPEN,
+                                                                       HandoffStatus.TAKEN)
+
+
+async def handoff_screen(ctx: Ctx, handoff: Handoff, note: str | None = None) -> Reply:
+    text = await handoff_text(ctx, handoff)
+    if note:
+        text = note + "\n\n" + text
+    rows: list[list[Button]] = []
+    if handoff.status == HandoffStatus.OPEN:
+        rows.append([Button(_("Take this request"), f"ho:take:{handoff.id}")])
+    if handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id:
+        rows.append([Button(_("Write to her"), f"ho:write:{handoff.id}")])
+    if _may_close(ctx, handoff):
+        rows.append([Button(_("Close the request"), f"ho:close:{handoff.id}")])
+    return screen(text, *rows, back="mod:ho", menu=False)
+
+
+async def list_handoffs(ctx: Ctx, page: int) -> list[Reply]:
+    """Open requests, and those she took, of her organisation: pseudonyms only."""
+    ctx.session.reset()
+    query = (select(Handoff).where(handoff_scope(ctx.user), or_(
+        Handoff.status == HandoffStatus.OPEN,
+        and_(Handoff.status == HandoffStatus.TAKEN, Handoff.taken_by == ctx.user.id)))
+        .order_by((Handoff.status == HandoffStatus.OPEN).desc(), Handoff.created_at,
+                  Handoff.id).offset(page * PAGE).limit(PAGE + 1))
+    found = list((await ctx.db.execute(query)).scalars())
+    rows = []
+    for h in found[:PAGE]:
+        kind = _("job") if h.kind == HandoffKind.JOB else _("talk")
+        mark = "🆕 " if h.status == HandoffStatus.OPEN else "✉ "
+        rows.append([Button(f"{mark}{h.pseudonym} · {kind}", f"mod:ho:{h.id}")])
+    text = (_("Requests for contact: open ones (🆕) and the ones you took (✉).") if found
+            else _("There are no open requests right now."))
+    return [screen(text, *rows, pager("ho:list", page, len(found) > PAGE), back="mod",
+                   menu=False)]
+
+
+async def show_handoff(ctx: Ctx, handoff_id: int | None) -> list[Reply]:
+    """mod:ho:<id> — one request (the link in caseworkers' notifications)."""
+    ctx.session.reset()
+    handoff = await load_handoff(ctx, handoff_id)
+    if handoff is None:
+        return [not_found()]
+    return [await handoff_screen(ctx, handoff)]
+
+
+async def take_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
+    # One statement decides: of two caseworkers pressing at once, exactly one changes the row.
+    result = await ctx.db.execute(
+        update(Handoff).where(Handoff.id == handoff.id, Handoff.status == HandoffStatus.OPEN)
+        .values(status=HandoffStatus.TAKEN, taken_by=ctx.user.id, updated_at=ctx.now())
+        .execution_options(synchronize_session=False))
+    await ctx.db.refresh(handoff)
+    if result.rowcount != 1:
+        return [await handoff_screen(ctx, handoff, _("Sorry, this request was already taken "
+                                                     "or is no longer open."))]
+    await queries.bump(ctx.db, "handoffs_taken", day=ctx.now().date(),
+                       org_id=handoff.org_id or ctx.user.org_id or 0,
+                       region_code=handoff.region_code or "")
+    await queries.audit(ctx.db, ctx.user, "handoff_take", "handoff", handoff.id)
+    log.info("handoff %s taken", handoff.id)
+    return [await handoff_screen(ctx, handoff, _("You took this request. Only you see it now."))]
+
+
+async def begin_writing(ctx: Ctx, handoff: Handoff, *, anyway: bool) -> list[Reply]:
+    late = await outside_safe_hours(ctx, handoff)
+    if late and not anyway:
+        return [screen(_("Careful: she asked to be contacted only {when}. It is {time} where "
+                         "she lives now. A message now could put her at risk.",
+                         when=safe_hours_name(handoff.safe_hours), time=late),
+                       [Button(_("Write anyway"), f"ho:writeok:{handoff.id}")],
+                       back=f"mod:ho:{handoff.id}", menu=False)]
+    ctx.session.reset(HandoffState.WRITE)
+    ctx.session.data["handoff"] = handoff.id
+    return [screen(_("Write your message to {name}. The bot passes it on and keeps no copy. "
+                     "Each message you send now goes to her.", name=handoff.pseudonym),
+                   [Button(_("Stop writing"), f"mod:ho:{handoff.id}")], menu=False)]
+
+
+async def close_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
+    handoff.status = HandoffStatus.CLOSED
+    handoff.updated_at = ctx.now()
+    await queries.audit(ctx.db, ctx.user, "handoff_close", "handoff", handoff.id)
+    ctx.send_to(handoff.user_id, lambda: [Reply(
+        _("Your conversation with the caseworker has ended. You can ask for contact again at "
+          "any time from the menu."), buttons=((Button(_("Main menu"), "menu"),),))])
+    return [await handoff_screen(ctx, handoff, _("The request is closed. She was told neutrally."))]
+
+
+async def act_on_handoff(ctx: Ctx) -> list[Reply]:
+    """ho:list:<page>, ho:take|write|writeok|close|closeok:<id> — act on one request."""
+    verb = ctx.args[0] if ctx.args else "list"
+    if verb == "list":
+        return await list_handoffs(ctx, ctx.arg_int(1) or 0)
+    ctx.session.reset()
+    handoff = await load_handoff(ctx, ctx.arg_int(1))
+    if handoff is None:
+        return [not_found()]
+    if verb == "take":
+        return await take_handoff(ctx, handoff)
+    mine = handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id
+    if verb in ("write", "writeok") and mine:
+        return await begin_writing(ctx, handoff, anyway=verb == "writeok")
+    if verb == "close" and _may_close(ctx, handoff):
+        return [screen(_("Close this request? She will be told that the conversation ended."),
+                       [Button(_("Yes, close it"), f"ho:closeok:{handoff.id}")],
+                       back=f"mod:ho:{handoff.id}", menu=False)]
+    if verb == "closeok" and _may_close(ctx, handoff):
+        return await close_handoff(ctx, handoff)
+    return [await handoff_screen(ctx, handoff, _("That is not possible for this request now."))]
+
+
+async def relay_to_her(ctx: Ctx) -> list[Reply]:
+    """Typed text while writing to a woman: relayed in her language, stored nowhere."""
+    handoff = await load_handoff(ctx, ctx.session.data.get("handoff")
+                                 if isinstance(ctx.session.data.get("handoff"), int) else None)
+    if handoff is None or handoff.status != HandoffStatus.TAKEN or \
+            handoff.taken_by != ctx.user.id:
+        ctx.session.reset()
+        return [screen(_("This conversation has ended. Your message was not sent."),
+                       [Button(_("Requests for contact"), "mod:ho")], menu=False)]
+    text = ctx.text
+    if not text:
+        return [screen(_("Please write a message first."),
+                       [Button(_("Stop writing"), f"mod:ho:{handoff.id}")], menu=False)]
+    her = await ctx.db.get(User, handoff.user_id)
+    if her is None or not her.active:
+        ctx.session.reset()
+        return [await handoff_screen(ctx, handoff, _("She cannot receive messages any more. "
+                                                     "Your message was not sent."))]
+    ctx.send_to(handoff.user_id, relay_builder(handoff.id, text, discreet=her.discreet))
+    handoff.updated_at = ctx.now()
+    late = await outside_safe_hours(ctx, handoff)
+    note = _("Sent to {name}.", name=handoff.pseudonym)
+    if late:
+        note += "\n" + _("Reminder: it is {time} where she lives, outside the hours she chose.",
+                         time=late)
+    return [screen(note, [Button(_("Stop writing"), f"mod:ho:{handoff.id}")],
+                   [Button(_("Close the request"), f"ho:close:{handoff.id}")], menu=False,
+                   replace=False)]
+
+
+def relay_builder(handoff_id: int, text: str, *, discreet: bool):  # noqa: ANN201
+    """The caseworker's words live only in this closure, until her chat has them. Built later
+    in HER language."""
+    def build() -> list[Reply]:
+        # With discreet notifications the first line, which a lock screen shows, is neutral.
+        head = _("You have a new message.") if discreet else _("A caseworker wrote to you:")
+        return [Reply(head + "\n\n" + text,
+                      buttons=((Button(_("Reply"), f"talk:chat:{handoff_id}"),),))]
+
+    return build
+
+
+ROUTES = [
+    Route(act_on_handoff, prefix="ho", roles=STAFF_ROLES),
+    Route(relay_to_her, state=HandoffState.WRITE, roles=STAFF_ROLES),
+]

@@ -1,0 +1,47 @@
+"""Who may act on what: every privileged handler checks the row's organisation against the
+staff member's row in the database (DESIGN.md 2.8), on top of the route's roles."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.types import Button, Reply
+from db.models import OrganisationRegion, Role, User
+from handlers.ui import screen
+
+PAGE = 6
+
+
+def in_scope(user: User, org_id: int | None) -> bool:
+    """An admin acts for every organisation; other staff only for their own."""
+    if user.role == Role.ADMIN:
+        return True
+    return user.org_id is not None and org_id == user.org_id
+
+
+def scope_filter(user: User, column: Any) -> ColumnElement[bool]:
+    if user.role == Role.ADMIN and user.org_id is None:
+        return true()
+    return column == user.org_id
+
+
+async def org_region_codes(db: AsyncSession, org_id: int | None) -> list[str]:
+    if org_id is None:
+        return []
+    return list((await db.execute(select(OrganisationRegion.region_code)
+                                  .where(OrganisationRegion.org_id == org_id))).scalars())
+
+
+def not_found() -> Reply:
+    """The same answer for a missing row and for another organisation's row: a forged id
+    learns nothing."""
+    return screen(_("This is not available any more, or it is not yours to change."),
+                  [Button(_("Caseworker tools"), "mod")])
+
+
+def no_org() -> Reply:
+    return screen(_("Your account is not linked to an organisation. Please ask your "
+                    "coordinator for a new invite."), [Button(_("Caseworker tools"), "mod")])
