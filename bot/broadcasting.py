@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -71,20 +71,23 @@ def as_utc(moment: datetime) -> datetime:
 class RateLimiter:
     """Spaces calls at least 1/rate seconds apart (per channel). rate <= 0 means no pacing."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
+        self._clock = clock
+        self._sleep = sleep
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         if not self._interval:
             return
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             delay = self._next - now
             self._next = max(now, self._next) + self._interval
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
 
 # -- what the recipient sees ---------------------------------------------------------------------

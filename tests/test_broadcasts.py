@@ -556,3 +556,60 @@ async def test_draft_survives_nothing_but_the_session(rt: Runtime, sender: Recor
     await boss.press("bc:preview", must_exist=False)
     assert "no broadcast being written" in boss.text
     assert await count(rt, Broadcast) == 0
+
+
+# -- engine pieces ---------------------------------------------------------------------------------
+async def test_rate_limiter_spaces_sends_per_channel() -> None:
+    from bot.broadcasting import CHANNEL_RATES, RateLimiter
+
+    now = [100.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+
+    limiter = RateLimiter(10, clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(3):
+        await limiter.wait()
+    assert slept == [0.1, 0.2]  # the first goes at once, the next wait their turn
+    now[0] += 5  # after a quiet spell, no debt and no burst beyond one message
+    await limiter.wait()
+    assert slept == [0.1, 0.2]
+    unpaced = RateLimiter(0, clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(50):
+        await unpaced.wait()
+    assert slept == [0.1, 0.2]
+    assert CHANNEL_RATES["telegram"] < 30 and CHANNEL_RATES["viber"] <= CHANNEL_RATES["telegram"]
+    assert "webchat" not in CHANNEL_RATES
+
+
+async def test_materialising_resumes_after_a_committed_prefix(
+        rt: Runtime, sender: RecordingSender, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.broadcasting as engine_module
+
+    monkeypatch.setattr(engine_module, "MATERIALISE_CHUNK", 3)
+    org = await make_org(rt, "ngo", ["milan"])
+    women = [await person(rt, topics=["trainings"]) for _ in range(8)]
+    async with rt.sessionmaker() as db, db.begin():
+        broadcast = Broadcast(org_id=org, audience="participants", region_code="milan",
+                              topic="trainings", texts={"en": "Hello"}, base_language="en",
+                              status=BroadcastStatus.SCHEDULED, scheduled_at=rt.services.clock())
+        db.add(broadcast)
+        await db.flush()
+        # A crash after the first chunk was committed: rows for the 3 lowest ids exist.
+        ids = sorted((await db.execute(select(User.id))).scalars())[:3]
+        for user_id in ids:
+            db.add(BroadcastDelivery(broadcast_id=broadcast.id, user_id=user_id))
+    engine = Broadcaster.for_runtime(rt)
+    assert await engine.materialise(broadcast.id) == 5
+    assert await engine.materialise(broadcast.id) == 0  # already sending: nothing added
+    await engine.run_due()
+    assert all(len(sender.to(w)) == 1 for w in women)
+    assert await count(rt, BroadcastDelivery) == 8
+
+
+def test_dispatcher_is_a_registered_job() -> None:
+    from bot.jobs import all_jobs
+
+    (job,) = [j for j in all_jobs() if j.name == "broadcasts"]
+    assert 10 <= job.seconds <= 30
