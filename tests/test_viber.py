@@ -547,3 +547,38 @@ def test_render_stays_under_thirty_kilobytes() -> None:
     assert render([]) == []
     exit_messages = render([Reply("Thanks, talk soon.")], exit_=True)
     assert exit_messages[0]["keyboard"]["Buttons"][0]["ActionType"] == "none"
+
+
+async def test_a_body_arriving_in_pieces_is_read_whole(bot: Bot) -> None:
+    phone = Phone(bot)
+    await phone.onboard()
+    event = phone._event("message", sender=phone._sender(),
+                         message={"type": "text", "text": "Здравей " * 875})  # 7000 characters
+    raw = json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(raw), 4096):
+            yield raw[i:i + 4096]
+            await asyncio.sleep(0.01)
+
+    async with bot.http.post(bot.url, data=pieces(),
+                             headers={"X-Viber-Content-Signature": sign(TOKEN, raw)}) as resp:
+        assert resp.status == 200
+    await bot.channel.drain()
+    assert "too long" in phone.new()[0]["text"]
+
+
+async def test_one_persons_messages_are_answered_in_order(bot: Bot) -> None:
+    phone = Phone(bot)
+    await phone.onboard()
+    phone.new()
+    for action in ("help", "menu", "help:safety", "menu", "help"):
+        event = phone._event("message", sender=phone._sender(),
+                             message={"type": "text", "text": ACTION_MARKER + action})
+        status, _ = await post_event(bot.http, bot.url, TOKEN, event)  # no waiting in between
+        assert status == 200
+    await bot.channel.drain()
+    texts = [m["text"] for m in phone.new()]
+    marks = [("0800" in t and "h") or ("Main menu" in t and "m") or ("Tips" in t and "t") or "?"
+             for t in texts]
+    assert marks == ["h", "m", "t", "m", "h"], marks

@@ -262,6 +262,19 @@ def inbound_from_message(address: str, event: dict[str, Any]) -> Inbound:
     return Inbound(Channel.VIBER, address, text=text, language_hint=language)
 
 
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None past `limit` bytes. One read() returns only what has arrived so
+    far, so a body sent in pieces must be read until its end."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class ViberChannel:
     """The webhook route (registered before start-up) and the lifecycle that opens the client."""
 
@@ -341,8 +354,8 @@ class ViberChannel:
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.Response(status=413)
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await read_limited(request, MAX_BODY_BYTES)
+        if raw is None:
             return web.Response(status=413)
         if not self.verify(raw, request.headers.get(SIGNATURE_HEADER)):
             log.warning("viber callback with a missing or wrong signature refused")
