@@ -1,0 +1,95 @@
+"""Journey 10, demo data: every territory has upcoming meetups (one full) and vacancies from
+several invented committed employers; the employer whose commitment ended and the expired
+vacancy never show; everything is plainly marked as invented."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot.runtime import Runtime
+from db.demo import seed_demo
+from db.models import CommitmentStatus, Employer, Meetup, Organisation, Signup, User, Vacancy
+from db.queries import jobs as jq
+from db.queries import meetups as mq
+from db.queries.jobs import JobFilters
+from db.reference import REGIONS
+from tests.chat import ChatDriver
+
+
+async def test_each_region_has_upcoming_meetups_one_of_them_full(demo_rt: Runtime) -> None:
+    now = demo_rt.services.clock()
+    async with demo_rt.sessionmaker() as db:
+        for region in REGIONS[:4]:
+            found, more = await mq.upcoming(db, region.code, now, page=0, size=50)
+            assert len(found) >= 3 and not more, region.code
+            counts = await mq.confirmed_counts(db, [m.id for m in found])
+            full = [m for m in found if counts.get(m.id, 0) >= m.capacity]
+            assert len(full) == 1, region.code
+            assert all("DEMO" in m.place for m in found)
+        found, _more = await mq.upcoming(db, "elsewhere", now, page=0, size=50)
+        assert found == []
+        # The invented sign-ups of the full meetup can receive nothing (nobody is behind them).
+        ghosts = list((await db.execute(select(User).join(Signup, Signup.user_id == User.id)
+                                        )).scalars())
+        assert ghosts and all(u.channel == "demo" and not u.active for u in ghosts)
+
+
+async def test_each_region_lists_vacancies_of_committed_employers_only(demo_rt: Runtime) -> None:
+    now = demo_rt.services.clock()
+    async with demo_rt.sessionmaker() as db:
+        ended = (await db.execute(select(Employer).where(
+            Employer.status == CommitmentStatus.ENDED))).scalars().all()
+        assert len(ended) == 1
+        for region in REGIONS[:4]:
+            today = now.astimezone(ZoneInfo(region.timezone)).date()
+            shown, more = await jq.listing(db, region.code, today, JobFilters(), page=0, size=50)
+            assert len(shown) >= 5 and not more
+            employers = {v.employer_id for v in shown}
+            assert 2 <= len(employers) <= 3
+            assert ended[0].id not in employers
+            assert all(v.expires_on >= today for v in shown)
+            hidden = (await db.execute(select(func.count()).select_from(Vacancy).where(
+                Vacancy.region_code == region.code,
+                Vacancy.id.not_in([v.id for v in shown])))).scalar_one()
+            assert hidden == 2  # the expired one and the one of the ended commitment
+            expired = (await db.execute(select(Vacancy).where(
+                Vacancy.region_code == region.code, Vacancy.expires_on < today))).scalar_one()
+            assert await jq.visible_vacancy(db, expired.id, today) is None
+            of_ended = (await db.execute(select(Vacancy).where(
+                Vacancy.region_code == region.code,
+                Vacancy.employer_id == ended[0].id))).scalar_one()
+            assert of_ended.expires_on >= today  # hidden only because the commitment ended
+            assert await jq.visible_vacancy(db, of_ended.id, today) is None
+
+
+async def test_everything_is_marked_demo_and_invented(demo_rt: Runtime) -> None:
+    async with demo_rt.sessionmaker() as db:
+        org = (await db.execute(select(Organisation).where(Organisation.slug == "demo"))
+               ).scalar_one()
+        assert org.is_demo
+        employers = (await db.execute(select(Employer))).scalars().all()
+        assert employers and all(e.is_demo and "DEMO" in e.name and "invented" in e.name
+                                 for e in employers)
+        assert all(v.is_demo for v in (await db.execute(select(Vacancy))).scalars())
+        assert all(m.is_demo for m in (await db.execute(select(Meetup))).scalars())
+
+
+async def test_seeding_twice_adds_nothing(demo_rt: Runtime) -> None:
+    async with demo_rt.sessionmaker() as db, db.begin():
+        before = (await db.execute(select(func.count()).select_from(Vacancy))).scalar_one()
+        assert await seed_demo(db, demo_rt.vault, demo_rt.services.clock()) is False
+        after = (await db.execute(select(func.count()).select_from(Vacancy))).scalar_one()
+    assert before == after
+
+
+async def test_a_tester_walks_both_journeys_in_every_region(demo_rt: Runtime) -> None:
+    for region in REGIONS[:4]:
+        chat = ChatDriver(demo_rt.core)
+        await chat.onboard(region=region.code)
+        await chat.press("ev")
+        assert "Full" in chat.text and "places left" in chat.text
+        await chat.press("menu")
+        await chat.press("job")
+        assert "DEMO" in chat.text and "Bakery helper" not in chat.text
+        assert "Seasonal shop helper" not in chat.text
