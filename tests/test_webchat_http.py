@@ -100,3 +100,22 @@ async def test_flooding_gets_a_calm_429(http_settings: Settings) -> None:
         assert statuses[0] == 200 and statuses[-1] == 429
         _status, body = await client.post({"session": client.session, "text": "/start"})
         assert "wait" in body["error"]
+
+
+async def test_body_sent_in_pieces_is_read_whole(http_settings: Settings) -> None:
+    """One read() returns what has arrived so far; a slow client's body must still be whole."""
+    import asyncio
+    import json
+
+    body = json.dumps({"session": secrets.token_hex(16), "text": "/start " + "x" * 3000}).encode()
+
+    async def pieces():  # noqa: ANN202
+        for i in range(0, len(body), 500):
+            yield body[i:i + 500]
+            await asyncio.sleep(0.01)
+
+    async with serve(http_settings) as (base, _app), aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/webchat/api/messages", data=pieces(),
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["replies"]

@@ -32,6 +32,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import RUNTIME
+from bot.channels.httputil import read_limited
 from bot.channels.viber_client import AUTH_HEADER, MAX_REQUEST_BYTES, ViberClient
 from bot.delivery import DeliveryFailed, RecipientGone
 from bot.runtime import Runtime
@@ -260,19 +261,6 @@ def inbound_from_message(address: str, event: dict[str, Any]) -> Inbound:
         return Inbound(Channel.VIBER, address, action=text[len(ACTION_MARKER):],
                        language_hint=language)
     return Inbound(Channel.VIBER, address, text=text, language_hint=language)
-
-
-async def read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None past `limit` bytes. One read() returns only what has arrived so
-    far, so a body sent in pieces must be read until its end."""
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 class ViberChannel:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channels.httputil import read_limited
 from bot.core import Core
 from bot.i18n import N_, _, current_language, is_rtl, normalise_language, use_language
 from bot.types import Channel, Inbound, Outcome, Reply
@@ -151,10 +152,8 @@ class WebChat:
         if not self.limiter.allow(request.remote or "-"):
             return _error(request, 429, N_("You are sending messages very fast. Please wait a "
                                            "few seconds and try again."))
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return _error(request, 413, N_("That message is too long."))
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await read_limited(request, MAX_BODY_BYTES)
+        if raw is None:
             return _error(request, 413, N_("That message is too long."))
         try:
             body = json.loads(raw)
