@@ -23,7 +23,6 @@ from db.models import (
 from handlers.mod_team import create_invite, hash_code
 from tests.chat import ChatDriver
 
-
 # -- helpers shared by the moderation test files -------------------------------------------------
 
 async def make_org(rt: Runtime, slug: str = "north", regions: tuple[str, ...] = ("milan",)
