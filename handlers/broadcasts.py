@@ -144,7 +144,7 @@ async def load_own(ctx: Ctx) -> Broadcast | None:
     return broadcast
 
 
-def draft_content(ctx: Ctx, data: dict[str, Any], org_name: str) -> Content:
+def draft_content(data: dict[str, Any], org_name: str) -> Content:
     return Content(id=0, topic=data["top"], texts=dict(data["texts"]), base_language=data["base"],
                    org_name=org_name)
 
@@ -388,7 +388,7 @@ async def preview(ctx: Ctx) -> list[Reply]:
     if not draft_complete(data):
         return no_draft()
     org = await ctx.db.get(Organisation, ctx.user.org_id)
-    content = draft_content(ctx, data, org.name if org else "")
+    content = draft_content(data, org.name if org else "")
     replies: list[Reply] = []
     for lang in [lang for lang in LANGUAGES if lang in data["texts"]]:
         header = _("Preview for readers in {language}.", language=LANGUAGE_NAMES[lang])
