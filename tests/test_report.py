@@ -1,0 +1,121 @@
+"""The impact report: figures per organisation and region, small counts never shown."""
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from bot.report import collect, shown, write_chart, write_reports
+from bot.runtime import Runtime
+from bot.settings import Settings
+from db.models import ImpactCount
+from tests.chat import ChatDriver
+from tests.test_moderation import add_employer, make_org, staff
+from tests.test_staff_cli import cli
+
+
+def test_small_counts_are_hidden() -> None:
+    assert [shown(n) for n in (0, 1, 2, 3, 4, 5, 6, 120, -2)] == [
+        "0", "<5", "<5", "<5", "<5", "5", "6", "120", "0"]
+
+
+async def seed(rt: Runtime, org: int) -> None:
+    rows = [
+        (date(2026, 3, 1), 0, "milan", "new_users", 7),
+        (date(2026, 4, 1), 0, "milan", "new_users", 5),
+        (date(2026, 4, 1), 0, "milan", "active_month", 3),
+        (date(2026, 4, 2), org, "milan", "meetup_signups", 9),
+        (date(2026, 4, 2), org, "milan", "meetup_attended", 4),
+        (date(2026, 4, 3), org, "milan", "job_interests", 12),
+        (date(2026, 4, 3), org, "milan", "handoffs_taken", 2),
+        (date(2026, 4, 3), 0, "milan", "talk_requests", 6),
+        (date(2026, 4, 4), org, "milan", "broadcast_sent", 40),
+        (date(2026, 4, 4), 0, "milan", "new_users:professional", 3),
+        (date(2026, 4, 4), 0, "karditsa", "new_users", 8),  # another organisation's region
+        (date(2025, 4, 4), 0, "milan", "new_users", 50),  # outside the period
+    ]
+    async with rt.sessionmaker() as db, db.begin():
+        for day, org_id, region, metric, value in rows:
+            db.add(ImpactCount(day=day, org_id=org_id, region_code=region, metric=metric,
+                               value=value))
+
+
+async def test_collect_per_organisation_and_region(rt: Runtime) -> None:
+    org = await make_org(rt)
+    await make_org(rt, "south", ("karditsa",))
+    for _i in range(6):
+        await add_employer(rt, org)
+    await seed(rt, org)
+    async with rt.sessionmaker() as db:
+        reports = await collect(db, date(2026, 1, 1), date(2026, 12, 31))
+    north = next(r for r in reports if r.slug == "north")
+    south = next(r for r in reports if r.slug == "south")
+    assert list(north.regions) == ["milan"]
+    milan = north.regions["milan"]
+    assert milan["women_new"] == 12 and milan["women_active_months"] == 3
+    assert milan["meetup_signups"] == 9 and milan["meetup_attended"] == 4
+    assert milan["job_interests"] == 12 and milan["handoffs_taken"] == 2
+    assert milan["talk_requests"] == 6 and milan["broadcasts_sent"] == 40
+    assert milan["professionals_reached"] == 3
+    assert north.employers == 6
+    assert south.regions["karditsa"]["women_new"] == 8 and south.employers == 0
+
+
+async def test_cli_report_writes_csv_and_png_with_small_counts_hidden(
+        rt: Runtime, settings: Settings, tmp_path: Path) -> None:
+    org = await make_org(rt)
+    await seed(rt, org)
+    code, out, err = await cli(settings, "report", "--from", "2026-01-01", "--to", "2026-12-31",
+                               "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    files = sorted((tmp_path / "out").iterdir())
+    assert [f.suffix for f in files] == [".csv", ".png"]
+    assert files[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with files[0].open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    milan = next(r for r in rows if r["region"] == "milan")
+    assert milan["women_new"] == "12" and milan["women_active_months"] == "<5"
+    assert milan["meetup_attended"] == "<5" and milan["handoffs_taken"] == "<5"
+    assert milan["professionals_reached"] == "<5" and milan["broadcasts_sent"] == "40"
+    assert next(r for r in rows if r["region"] == "all")["employers_committed"] == "0"
+    assert "1" not in {milan[k] for k in milan} and "4" not in {milan[k] for k in milan}
+    code, _out, err = await cli(settings, "report", "--from", "2026-12-31", "--to", "2026-01-01",
+                                "--out", str(tmp_path / "x"))
+    assert code == 1 and "--from" in err
+
+
+def test_chart_looks_the_same_for_every_count_from_1_to_4(tmp_path: Path) -> None:
+    from bot.report import METRICS, OrgReport
+
+    pictures = set()
+    for n in (1, 4):
+        report = OrgReport(slug="x", name="X", employers=n,
+                           regions={"milan": {m.key: n for m in METRICS}})
+        path = tmp_path / f"{n}.png"
+        write_chart(report, path, date(2026, 1, 1), date(2026, 12, 31))
+        pictures.add(path.read_bytes())
+    assert len(pictures) == 1
+    five = OrgReport(slug="x", name="X", regions={"milan": {m.key: 5 for m in METRICS}})
+    write_chart(five, tmp_path / "5.png", date(2026, 1, 1), date(2026, 12, 31))
+    assert (tmp_path / "5.png").read_bytes() not in pictures
+    assert write_reports([], tmp_path / "none", date(2026, 1, 1), date(2026, 1, 2)) == []
+
+
+async def test_coordinator_sees_the_summary_in_the_chat(rt: Runtime, clock) -> None:  # noqa: ANN001
+    org = await make_org(rt)
+    await seed(rt, org)
+    boss = await staff(rt, "coordinator", org)
+    await boss.press("mod", must_exist=False)
+    await boss.press("mod:rep")
+    assert "Figures from 2026-11-01 to 2026-11-27" in boss.text
+    await boss.press("mod:rep:year")
+    text = boss.text
+    assert "Women who started using the bot: 13" in text  # 12 + her own start
+    assert "Meetup attendance: <5" in text and "Broadcast messages sent: 40" in text
+    assert "Employers committed: 0" in text
+    await boss.press("mod:rep:nonsense", must_exist=False)
+    assert "2026-11-01" in boss.text
+    her = ChatDriver(rt.core)
+    await her.onboard()
+    await her.press("mod:rep:year", must_exist=False)
+    assert "not available to you" in her.text
