@@ -405,9 +405,13 @@ class Broadcaster:
                         sent_by_region[item.region_code] = sent_by_region.get(
                             item.region_code, 0) + 1
             if broadcast is not None:
+                # Sends to professionals count apart ("broadcast_sent:professional"): the report
+                # shows the professionals reached separately from the women.
+                role = "professional" if broadcast.audience == "professionals" else None
                 for region_code, n in sent_by_region.items():
                     await queries.bump(db, "broadcast_sent", day=now.date(),
-                                       org_id=broadcast.org_id, region_code=region_code, n=n)
+                                       org_id=broadcast.org_id, region_code=region_code, n=n,
+                                       role=role)
 
     async def _finish_if_done(self, broadcast_id: int) -> None:
         async with self.sessionmaker() as db, db.begin():
