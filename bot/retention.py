@@ -226,11 +226,12 @@ def _stale_condition(now: datetime, retention_days: int):  # noqa: ANN202 - a SQ
 
 
 async def purge_inactive(db: AsyncSession, now: datetime, retention_days: int,
-                         limit: int = PURGE_BATCH) -> tuple[int, list[Notice]]:
+                         limit: int | None = None) -> tuple[int, list[Notice]]:
     """Participants (never staff) inactive too long, with everything tied to them. Their
     messages are long past any platform's delete window, so no tombstone is needed."""
     stale = list((await db.execute(
-        select(User).where(_stale_condition(now, retention_days)).limit(limit))).scalars())
+        select(User).where(_stale_condition(now, retention_days))
+        .limit(limit or PURGE_BATCH))).scalars())
     notices: list[Notice] = []
     for user in stale:
         notices += await erase_user(db, user, now, keep_refs_to_delete=False)
