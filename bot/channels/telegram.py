@@ -333,6 +333,68 @@ class TelegramSender:
                 log.info("telegram refused a deletion batch of %d", len(batch))
 
 
+# -- message ids for quick exit and vanishing ------------------------------------------------------
+class RefWriter:
+    """Keeps the ids of her messages and the bot's (bot.delivery.record_refs), many updates per
+    transaction: one commit per update would double the database work of the bot. Ids wait here
+    at most `interval` seconds; quick exit flushes before it erases, and stop() flushes last."""
+
+    def __init__(self, runtime: Any, interval: float = 0.05) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._pending: list[tuple[str | None, str, list[str]]] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, user_id: str | None, address: str, refs: Sequence[str]) -> None:
+        if not refs:
+            return
+        self._pending.append((user_id, address, list(refs)))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._soon())
+
+    async def _soon(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - never take the channel down
+                log.error("could not record %d message ids: %s", len(batch), type(exc).__name__)
+
+    async def _write(self, batch: list[tuple[str | None, str, list[str]]]) -> None:
+        rt = self.runtime
+        async with rt.sessionmaker() as db, db.begin():
+            ids = {user_id for user_id, _, _ in batch if user_id}
+            users: dict[str, User] = {}
+            if ids:
+                found = await db.execute(select(User).where(User.id.in_(ids)))
+                users = {u.id: u for u in found.scalars()}
+            by_address: dict[str, User | None] = {}
+            now = rt.services.clock()
+            for user_id, address, refs in batch:
+                user = users.get(user_id) if user_id else None
+                if user is None:
+                    if address not in by_address:
+                        key = rt.vault.lookup_hash(Channel.TELEGRAM, address)
+                        by_address[address] = (await db.execute(
+                            select(User).where(User.lookup_hash == key))).scalar_one_or_none()
+                    user = by_address[address]
+                if user is not None:
+                    await record_refs(db, user, refs, now)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+
 # -- the channel --------------------------------------------------------------------------------------
 class TelegramChannel:
     def __init__(self, settings: Settings, *, pacer: Pacer | None = None,
@@ -349,6 +411,7 @@ class TelegramChannel:
         self.sender: TelegramSender | None = None
         self.runtime: Any = None
         self._http: Any = None
+        self.refs: RefWriter = RefWriter(None)
         self.handled = 0  # updates fully handled (tests wait on it; never what they held)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -377,6 +440,7 @@ class TelegramChannel:
         self.runtime = runtime
         application = self._build()
         self.sender = TelegramSender(application, self._pacer, self._backoff)
+        self.refs = RefWriter(runtime)
         await application.initialize()
         self.app = application
         runtime.add_sender(self.sender)
@@ -403,6 +467,7 @@ class TelegramChannel:
             if application.running:
                 await application.stop()
             await application.shutdown()
+            await self.refs.close()
             self.app = None
         if self._http is not None:
             await self._http.close()
@@ -462,12 +527,14 @@ class TelegramChannel:
         except DeliveryFailed as exc:
             log.warning("telegram answer failed (retry=%s)", exc.retry)
         if not outcome.exit:
-            await self._record(outcome.user_id, inbound.address, hers + refs)
+            self.refs.add(outcome.user_id, inbound.address, hers + refs)
 
     async def _quick_exit(self, inbound: Inbound, outcome: Outcome, hers: list[str]) -> None:
         """Delete every tracked message (hers too, this /exit included), then one cover."""
         assert self.sender is not None
-        user_id = await self._record(outcome.user_id, inbound.address, hers)
+        user_id = outcome.user_id
+        self.refs.add(user_id, inbound.address, hers)
+        await self.refs.flush()  # every id she may see must be in the table before erasing
         if user_id is not None:
             # Delivery.erase_now deletes through TelegramSender.delete, in batches of 100.
             await self.runtime.delivery.erase_now(user_id)
@@ -476,24 +543,7 @@ class TelegramChannel:
         refs = await self.sender.render(int(inbound.address), outcome.replies[:1],
                                         priority=Priority.ANSWER)
         # The cover is neutral; tracking it lets vanishing chat remove it later too.
-        await self._record(user_id, inbound.address, refs)
-
-    async def _record(self, user_id: str | None, address: str, refs: Sequence[str]
-                      ) -> str | None:
-        """Keep the ids for quick exit and vanishing (bot.delivery.record_refs); returns her id."""
-        if not refs:
-            return user_id
-        rt = self.runtime
-        async with rt.sessionmaker() as db, db.begin():
-            user = await db.get(User, user_id) if user_id else None
-            if user is None:
-                key = rt.vault.lookup_hash(Channel.TELEGRAM, address)
-                user = (await db.execute(select(User).where(User.lookup_hash == key))
-                        ).scalar_one_or_none()
-            if user is None:
-                return None
-            await record_refs(db, user, list(refs), rt.services.clock())
-            return user.id
+        self.refs.add(user_id, inbound.address, refs)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Only the type: an exception's message or the update can carry what she typed.
