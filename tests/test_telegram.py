@@ -125,6 +125,29 @@ async def test_journey_then_quick_exit_leaves_only_the_cover(tg: Tg) -> None:
     assert [r.ref for r in await tg.refs()] == [str(left[0].message_id)]
 
 
+async def test_start_language_jobs_vacancy_then_quick_exit(database_url: str,
+                                                           clock: FakeClock) -> None:
+    async with serve_fake() as (fake, base):
+        settings = tg_settings(database_url, fake, base, demo_data="on")
+        async with serve(settings, clock=clock) as (url, app):
+            tg = Tg(fake, app, url)
+            await tg.say("/start", lang="it")
+            await tg.press("lang:en")
+            await tg.press("safe:ok")
+            await tg.press("region:milan")
+            await tg.press("job")
+            assert "committed to support women" in tg.screen()
+            vacancy = next(b for b in fake.buttons(CHAT) if b.startswith("job:show:"))
+            await tg.press(vacancy)
+            page = tg.screen()
+            assert page and "committed to support women" not in page
+            await tg.say("is it still open?")
+            assert len(fake.messages(CHAT)) >= 4
+            await tg.press("exit")
+            assert [m.text for m in fake.messages(CHAT)] == ["Thanks, talk soon."]
+            assert len(await tg.refs()) == 1
+
+
 async def test_quick_exit_deletes_more_than_a_hundred_messages_in_batches(tg: Tg) -> None:
     await onboard(tg)
     for i in range(60):  # 60 of hers, each answered with a note and the menu
