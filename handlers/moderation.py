@@ -16,7 +16,7 @@ from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Or
 from db.reference import REGION_NAMES
 from handlers import mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
 from handlers.base import Ctx, Route
-from handlers.mod_scope import no_org
+from handlers.mod_scope import no_org, not_found
 from handlers.ui import screen
 
 
@@ -75,7 +75,9 @@ async def caseworker_tools(ctx: Ctx) -> list[Reply]:
     """mod — the staff menu; mod:ho[:<id>] requests for contact; mod:rep the figures."""
     verb = ctx.args[0] if ctx.args else ""
     if verb == "ho":
-        if len(ctx.args) >= 2:
+        if len(ctx.args) > 2:
+            return [not_found()]
+        if len(ctx.args) == 2:
             return await mod_handoffs.show_handoff(ctx, ctx.arg_int(1))
         return await mod_handoffs.list_handoffs(ctx, 0)
     ctx.session.reset()
