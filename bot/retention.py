@@ -177,6 +177,8 @@ async def erase_user(db: AsyncSession, user: User, now: datetime, *,
     user.topics = []
     user.codeword_hash = None
     user.quiet_start = user.quiet_end = None
+    # The channel's goodbye is tracked too: let it vanish soon, so the tombstone goes soon.
+    user.vanish_minutes = 60
     user.last_active_on = now.date()
     await db.flush()
     return notices

@@ -153,12 +153,12 @@ async def live_conversation(ctx: Ctx) -> Handoff | None:
 
 
 async def her_conversation(ctx: Ctx, handoff_id: int | None) -> Handoff | None:
-    """Her own talk request, still open; None for anyone else's, a closed or a forged one."""
+    """Her own request (to talk, or about a job), still open; None for anyone else's, a closed
+    or a forged one. A caseworker's answer to either kind carries talk:chat:<id>."""
     if handoff_id is None:
         return None
     handoff = await ctx.db.get(Handoff, handoff_id)
-    if (handoff is None or handoff.user_id != ctx.user.id or handoff.kind != HandoffKind.TALK
-            or handoff.status not in LIVE):
+    if handoff is None or handoff.user_id != ctx.user.id or handoff.status not in LIVE:
         return None
     return handoff
 
@@ -242,12 +242,14 @@ async def relay_message(ctx: Ctx) -> list[Reply]:
 
 
 async def relay_recipients(ctx: Ctx, handoff: Handoff) -> list[User]:
-    """The caseworker who took it; while nobody has (or she left), every one of her region."""
+    """The caseworker who took it; while nobody has (or she left), every one of her region (or,
+    for a job, of the organisation that posted it)."""
     if handoff.taken_by:
         taker = await ctx.db.get(User, handoff.taken_by)
         if taker is not None and taker.is_staff and taker.active:
             return [taker]
-    return await queries.caseworkers_for(ctx.db, org_id=None, region_code=handoff.region_code)
+    return await queries.caseworkers_for(ctx.db, org_id=handoff.org_id,
+                                         region_code=handoff.region_code)
 
 
 def relay_builder(pseudonym: str, handoff_id: int, text: str):  # noqa: ANN201

@@ -387,3 +387,21 @@ async def test_canary(tmp_path: Path, clock, caplog_all: pytest.LogCaptureFixtur
         await chat.say("exit")
     assert_not_on_disk(canary, tmp_path)
     assert_not_logged(canary, caplog_all)
+
+
+async def test_she_can_answer_in_a_job_request_too(chat: ChatDriver, rt: Runtime,
+                                                   sender: FakeSender) -> None:
+    cw, addr = await add_caseworker(rt)
+    await chat.onboard()
+    uid = (await her(rt, chat)).id
+    async with rt.sessionmaker() as db, db.begin():
+        handoff = Handoff(kind="job", user_id=uid, pseudonym="Ivy-2000", region_code="milan",
+                          status=HandoffStatus.TAKEN, taken_by=cw)
+        db.add(handoff)
+        await db.flush()
+        hid = handoff.id
+    await chat.press(f"talk:chat:{hid}", must_exist=False)
+    await chat.say("about the job")
+    assert "Sent." in chat.text
+    await rt.core.drain()
+    assert any(t.endswith("about the job") and "Ivy-2000" in t for t in sender.texts_to(addr))
