@@ -36,9 +36,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("job_interests", N_("Job interests"), ("job_interests",)),
     Metric("talk_requests", N_("Requests to talk"), ("talk_requests",)),
     Metric("handoffs_taken", N_("Requests answered by caseworkers"), ("handoffs_taken",)),
-    Metric("broadcasts_sent", N_("Broadcast messages sent"), ("broadcast_sent",)),
-    Metric("professionals_reached", N_("Professionals reached"),
+    Metric("broadcasts_sent", N_("Broadcast messages sent"),
+           ("broadcast_sent", "broadcast_sent:professional")),
+    Metric("professionals_reached", N_("Professionals who used the bot"),
            ("new_users:professional", "active_month:professional")),
+    Metric("professional_messages", N_("Broadcast messages to professionals"),
+           ("broadcast_sent:professional",)),
 )
 EMPLOYERS = Metric("employers_committed", N_("Employers committed"), ())
 
