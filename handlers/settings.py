@@ -15,7 +15,7 @@ from handlers.base import Ctx, Route
 from handlers.ui import check, screen
 
 # Quiet hour presets (start, end) in her region's time; free typing invites mistakes.
-QUIET_PRESETS: tuple[tuple[int, int], ...] = ((21, 8), (22, 7), (23, 7), (20, 9))
+QUIET_PRESETS: tuple[tuple[int, int], ...] = ((20, 8), (21, 8), (22, 7), (23, 7))
 VANISH_CHOICES: tuple[int, ...] = (0, 60, 1440)
 BACK = "set"
 
@@ -102,8 +102,9 @@ async def vanish_screen(ctx: Ctx) -> Reply:
     return screen("\n\n".join([
         _("Vanishing messages: the bot deletes the messages of this chat (yours and its own) "
           "after the time you choose."),
-        _("This works on Telegram and in the web chat. On Viber the bot cannot delete "
-          "messages: delete or hide the chat yourself.")]), *buttons, back=BACK)
+        _("This works on Telegram. In the web chat nothing stays once you close the page. On "
+          "Viber the bot cannot delete messages: delete or hide the chat yourself.")]),
+        *buttons, back=BACK)
 
 
 # -- changes -------------------------------------------------------------------------------------
