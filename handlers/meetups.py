@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, update
 
@@ -34,8 +35,6 @@ def places_left_text(left: int) -> str:
 
 
 def region_day(now: datetime, tz: str) -> datetime:
-    from zoneinfo import ZoneInfo
-
     return now.astimezone(ZoneInfo(tz))
 
 

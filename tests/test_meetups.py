@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.types import Reply
 from db.demo import MEETUP_PLACE
-from db.models import ImpactCount, Meetup, Organisation, PostStatus, Signup, SignupStatus, User
+from db.models import (
+    Handoff,
+    ImpactCount,
+    Meetup,
+    Organisation,
+    PostStatus,
+    Signup,
+    SignupStatus,
+    User,
+)
 from handlers.meetups import purge_past_signups, send_reminders
+from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 
 PLACE = "Via Segreta 12, room 3"
 
@@ -433,3 +444,33 @@ async def test_meetup_times_are_stored_in_utc(rt: Runtime) -> None:
         stored = meetup.starts_at if meetup.starts_at.tzinfo else meetup.starts_at.replace(
             tzinfo=UTC)
         assert stored == start
+
+
+async def test_canary_typed_on_meetup_and_job_screens_is_nowhere(
+        tmp_path: Path, clock: FakeClock, caplog_all: pytest.LogCaptureFixture) -> None:
+    """Walk both journeys typing a canary at every screen: it reaches no file and no log."""
+    canary = new_canary()
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/canary.db", demo_data="on",
+                             log_level="DEBUG")
+    async with open_runtime(settings, clock=clock) as runtime:
+        runtime.add_sender(Outbox())
+        chat = ChatDriver(runtime.core)
+        await chat.onboard(region="milan")
+        steps = ["ev", "ev:show:1", "ev:join:1", "ev:mine", "ev:cancel:1", "ev:cancelok:1",
+                 "ev:show:3", "ev:wait:3", "job", "job:f", "job:fp:sector", "job:ft:child",
+                 "job:show:1", "job:int:1", "job:ic:1:morning", "job:req", "job:wd:1"]
+        for action in steps:
+            await chat.press(action, must_exist=False)
+            await chat.say(canary + " " + action)
+        await chat.press("job:wdok:1", must_exist=False)
+        async with runtime.sessionmaker() as db:
+            # The walk really went through: a waiting-list row and a withdrawn request exist.
+            assert (await db.execute(select(Signup.status).join(User).where(
+                User.id == chat.last.user_id))).scalar_one() == SignupStatus.WAITING  # type: ignore[union-attr]
+            assert (await db.execute(select(Handoff.status))).scalar_one() == "withdrawn"
+        await send_reminders(runtime)
+        clock.advance(days=20)
+        await purge_past_signups(runtime)
+        await chat.say("exit")
+    assert_not_on_disk(canary, tmp_path)
+    assert_not_logged(canary, caplog_all)
