@@ -141,7 +141,10 @@ def menu_screen(ctx: Ctx) -> Reply:
 
 async def show_menu(ctx: Ctx) -> list[Reply]:
     """The main menu (or the start, for someone not set up yet)."""
+    filters = ctx.session.data.get("jobf")
     ctx.session.reset()
+    if filters:
+        ctx.session.data["jobf"] = filters  # her job filters last for the conversation
     if not ctx.user.onboarded:
         return [language_screen(ctx)]
     return [menu_screen(ctx)]
