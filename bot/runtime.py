@@ -60,7 +60,8 @@ async def open_runtime(settings: Settings, *,
     load_all()
     # hide_parameters: a failing statement's message must never carry what somebody typed.
     engine = make_engine(settings.database_url, hide_parameters=True)
-    store = store or make_session_store(settings.redis_url, settings.session_ttl_seconds)
+    if store is None:  # (an empty store is falsy: it has __len__)
+        store = make_session_store(settings.redis_url, settings.session_ttl_seconds)
     try:
         await prepare_database(settings, engine)
         sessionmaker = make_session_factory(engine)
