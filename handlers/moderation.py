@@ -32,6 +32,7 @@ async def staff_menu(ctx: Ctx) -> Reply:
             [Button(_("Committed employers"), "emp")]]
     if ctx.user.role in COORDINATOR_ROLES:
         rows.append([Button(_("Team and invites"), "team"), Button(_("Figures"), "mod:rep")])
+        rows.append([Button(_("Broadcasts"), "bc")])
     return screen("\n".join(lines), *rows)
 
 
