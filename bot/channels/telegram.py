@@ -23,20 +23,23 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import select
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.channels.tg_request import AiohttpRequest, make_session
 from bot.channels.tg_updates import PerChatUpdateProcessor
 from bot.delivery import DeliveryFailed, RecipientGone, record_refs
 from bot.i18n import LANGUAGES, N_, _, use_language
 from bot.settings import Settings, SettingsError
-from bot.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply
+from bot.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
 from db.models import User
 
 log = logging.getLogger(__name__)
@@ -130,22 +133,27 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [p for p in parts if p] or [""]
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.buttons:
+@lru_cache(maxsize=512)
+def _keyboard(buttons: Rows) -> str | None:
+    if not buttons:
         return None
-    rows: list[list[InlineKeyboardButton]] = []
-    for row in reply.buttons:
+    rows: list[list[dict[str, str]]] = []
+    for row in buttons:
         for i in range(0, len(row), MAX_BUTTONS_PER_ROW):
             chunk = row[i:i + MAX_BUTTONS_PER_ROW]
             for button in chunk:
                 # Button guarantees it; a longer payload would make Telegram refuse the screen.
                 assert len(button.action.encode("utf-8")) <= MAX_ACTION_BYTES
-            rows.append([InlineKeyboardButton(b.label, callback_data=b.action) for b in chunk])
-    if sum(len(r) for r in rows) > MAX_BUTTONS:
-        # Never happens with our screens; keep the last rows (back / menu / quick exit).
-        while sum(len(r) for r in rows) > MAX_BUTTONS:
-            rows.pop(0)
-    return InlineKeyboardMarkup(rows)
+            rows.append([{"text": b.label, "callback_data": b.action} for b in chunk])
+    while sum(len(r) for r in rows) > MAX_BUTTONS:
+        rows.pop(0)  # never happens with our screens; keep the back / menu / quick exit rows
+    return json.dumps({"inline_keyboard": rows}, ensure_ascii=False, separators=(",", ":"))
+
+
+def keyboard(reply: Reply) -> str | None:
+    """The inline keyboard as Bot API JSON. Screens repeat (menus, the language list), so the
+    encoded form is cached: building PTB's keyboard objects was a fifth of the time per update."""
+    return _keyboard(reply.buttons)
 
 
 # -- pacing -------------------------------------------------------------------------------------------
@@ -289,26 +297,34 @@ class TelegramSender:
                                              priority, notification))
         return refs
 
-    async def _send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None,
-                    reply: Reply, priority: Priority, notification: bool) -> str:
-        bot = self.app.bot
-        message = await self._call(
-            lambda: bot.send_message(chat_id, text or "…", reply_markup=markup,
-                                     protect_content=reply.protected,
-                                     disable_notification=reply.silent or not notification),
-            priority=priority, chat_id=chat_id, sends=True)
-        return str(message.message_id)
+    async def _api(self, method: str, params: dict[str, Any]) -> Any:
+        """A Bot API call through the bot's own request object, returning the raw result.
 
-    async def _edit(self, chat_id: int, message_id: int, text: str,
-                    markup: InlineKeyboardMarkup | None, priority: Priority) -> bool:
+        The hot path (sendMessage, editMessageText) skips building PTB objects for the keyboard
+        and for the echoed message: errors still become PTB's exceptions in BaseRequest.post."""
         bot = self.app.bot
+        data = RequestData([RequestParameter.from_input(key, value)
+                            for key, value in params.items() if value is not None])
+        return await bot.request.post(f"{bot.base_url}/{method}", data)
+
+    async def _send(self, chat_id: int, text: str, markup: str | None, reply: Reply,
+                    priority: Priority, notification: bool) -> str:
+        params = {"chat_id": chat_id, "text": text or "…", "reply_markup": markup,
+                  "protect_content": reply.protected,
+                  "disable_notification": reply.silent or not notification}
+        message = await self._call(lambda: self._api("sendMessage", params),
+                                   priority=priority, chat_id=chat_id, sends=True)
+        return str(message["message_id"])
+
+    async def _edit(self, chat_id: int, message_id: int, text: str, markup: str | None,
+                    priority: Priority) -> bool:
+        params = {"chat_id": chat_id, "message_id": message_id, "text": text,
+                  "reply_markup": markup}
         try:
-            await self._call(lambda: bot.edit_message_text(text, chat_id=chat_id,
-                                                           message_id=message_id,
-                                                           reply_markup=markup),
+            await self._call(lambda: self._api("editMessageText", params),
                              priority=priority, chat_id=chat_id, sends=False)
         except DeliveryFailed as exc:
-            return exc.args == (NOT_MODIFIED,)  # too old, gone, not ours: send a new screen instead
+            return exc.args == (NOT_MODIFIED,)  # else too old, gone, not ours: send instead
         return True
 
     # -- ChannelSender ----------------------------------------------------------------------------------
