@@ -146,9 +146,15 @@ class AiohttpRequest(BaseRequest):
             async with asyncio.timeout(overall):
                 async with session.request(method, url, data=body, headers=headers,
                                            timeout=timeout) as resp:
-                    return resp.status, await resp.read()
+                    status, payload = resp.status, await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError) as exc:
             # The message stays generic: the URL holds the bot token.
             raise TimedOut(f"Timed out ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
+        if status >= 300 and method == "POST" and not payload.lstrip().startswith(b"{"):
+            # PTB would quote an unreadable error body (a proxy's page, which may echo the
+            # request) in its exception message; keep only the status.
+            payload = json.dumps({"ok": False, "error_code": status,
+                                  "description": f"HTTP {status}"}).encode()
+        return status, payload
