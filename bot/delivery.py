@@ -102,7 +102,8 @@ class Delivery:
                 select(MessageRef).where(MessageRef.delete_at <= now)
                 .order_by(MessageRef.user_id, MessageRef.id).limit(limit))).scalars())
             # Refs too old to delete on any platform are only clutter: forget them.
-            await db.execute(delete(MessageRef).where(MessageRef.sent_at < now - 2 * DELETE_WINDOW))
+            await db.execute(delete(MessageRef).where(MessageRef.sent_at < now - 2 * DELETE_WINDOW)
+                             .execution_options(synchronize_session=False))
             by_user: dict[str, list[MessageRef]] = {}
             for ref in due:
                 by_user.setdefault(ref.user_id, []).append(ref)
