@@ -27,6 +27,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Every session here ends its own transaction (the core's `db.begin()`), so the pool's
+        # ROLLBACK on check-in is a wasted round trip through aiosqlite's thread on every update.
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
