@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import DELETE_WINDOW
-from bot.i18n import _, data_text, format_when
-from bot.notify import discreet, in_quiet_hours
-from bot.types import Button, Channel, Reply
-from db import queries
+from bot.i18n import _
+from bot.types import Channel, Outgoing, Reply
 from db.models import (
     STAFF_ROLES,
     AuditEntry,
@@ -39,6 +35,7 @@ from db.models import (
     User,
 )
 from db.queries import meetups as mq
+from handlers.meetups import promote_waiting
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -52,16 +49,8 @@ TOMBSTONE_MAX_AGE = timedelta(days=5)
 WEBCHAT_INACTIVE_DAYS = 2
 PURGE_BATCH = 200
 
-Build = Callable[[], Sequence[Reply]]
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Replies for another person, to send after the transaction commits."""
-
-    user_id: str
-    build: Build
-    notification: bool = True
+# A message for another person, sent after the transaction commits.
+Notice = Outgoing
 
 
 # -- vanishing chat ----------------------------------------------------------------------------
@@ -89,8 +78,7 @@ async def reschedule_deletions(db: AsyncSession, user: User, now: datetime) -> i
 async def release_places(db: AsyncSession, user_id: str, now: datetime) -> list[Notice]:
     """Her confirmed places in upcoming meetups go to the next women on the waiting lists.
 
-    Uses the meetups journey's queries; its own promote_next() needs a handler's Ctx, which the
-    retention job does not have, so the same steps (and the same words) are repeated here."""
+    The same promotion as when she cancels a place herself (handlers.meetups.promote_waiting)."""
     held = [m for m in (await db.execute(
         select(Meetup).join(Signup, Signup.meetup_id == Meetup.id)
         .where(Signup.user_id == user_id, Signup.status == SignupStatus.CONFIRMED))).scalars()
@@ -98,37 +86,9 @@ async def release_places(db: AsyncSession, user_id: str, now: datetime) -> list[
     await db.execute(delete(Signup).where(Signup.user_id == user_id))
     notices: list[Notice] = []
     for meetup in held:
-        while meetup.capacity - await mq.confirmed_count(db, meetup.id) > 0:
-            nxt = await mq.first_waiting(db, meetup.id)
-            if nxt is None:
-                break
-            nxt.status = SignupStatus.CONFIRMED
-            nxt.reminded_day = nxt.reminded_soon = False  # she has not seen the address yet
-            await db.flush()
-            tz = await queries.region_timezone(db, meetup.region_code)
-            await queries.bump(db, "meetup_signups",
-                               day=now.astimezone(ZoneInfo(tz)).date(),
-                               org_id=meetup.org_id, region_code=meetup.region_code)
-            promoted = await db.get(User, nxt.user_id)
-            if promoted is not None and promoted.active:
-                notices.append(_promotion_notice(promoted, meetup, tz, now))
-            log.info("meetup %s: first on the waiting list promoted", meetup.id)
+        notices += await promote_waiting(db, meetup, now)
     await db.flush()
     return notices
-
-
-def _promotion_notice(user: User, meetup: Meetup, tz: str, now: datetime) -> Notice:
-    title, starts_at, meetup_id = meetup.title, mq.aware(meetup.starts_at), meetup.id
-
-    def build() -> list[Reply]:
-        details = Reply(
-            _("Good news: a place became free and it is yours. “{title}”, {when}.",
-              title=data_text(title), when=format_when(starts_at, tz)),
-            buttons=((Button(_("Open"), f"ev:show:{meetup_id}"),),))
-        return [discreet(user, details, f"ev:show:{meetup_id}")]
-
-    # During her quiet hours the message arrives without a sound (she sees it when she looks).
-    return Notice(user.id, build, notification=not in_quiet_hours(user, now, tz))
 
 
 # -- forgetting a person -----------------------------------------------------------------------

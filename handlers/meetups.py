@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, data_text, format_when, ngettext
 from bot.jobs import Job
 from bot.notify import discreet, in_quiet_hours
-from bot.types import Button, Reply
+from bot.types import Button, Outgoing, Reply
 from db import queries
 from db.models import Meetup, PostStatus, Signup, SignupStatus, User
 from db.queries import meetups as mq
@@ -239,19 +240,31 @@ async def cancel_signup(ctx: Ctx) -> list[Reply]:
 
 async def promote_next(ctx: Ctx, meetup: Meetup) -> None:
     """A place became free: give it to the first on the waiting list and tell her discreetly."""
-    if meetup.capacity - await mq.confirmed_count(ctx.db, meetup.id) <= 0:
-        return
-    nxt = await mq.first_waiting(ctx.db, meetup.id)
-    if nxt is None:
-        return
-    nxt.status = SignupStatus.CONFIRMED
-    nxt.reminded_day = nxt.reminded_soon = False  # she has not seen the address yet
-    await ctx.db.flush()
-    await bump_signup(ctx, meetup)
-    user = await ctx.db.get(User, nxt.user_id)
-    if user is None:
-        return
-    tz = await queries.region_timezone(ctx.db, meetup.region_code)
+    ctx.outgoing.extend(await promote_waiting(ctx.db, meetup, ctx.now()))
+
+
+async def promote_waiting(db: AsyncSession, meetup: Meetup, now: datetime) -> list[Outgoing]:
+    """Free places go to the first women on the waiting list; returns the notices to send.
+    Shared by her cancelling (a handler) and by forgetting someone (retention)."""
+    notices: list[Outgoing] = []
+    tz = await queries.region_timezone(db, meetup.region_code)
+    while meetup.capacity - await mq.confirmed_count(db, meetup.id) > 0:
+        nxt = await mq.first_waiting(db, meetup.id)
+        if nxt is None:
+            break
+        nxt.status = SignupStatus.CONFIRMED
+        nxt.reminded_day = nxt.reminded_soon = False  # she has not seen the address yet
+        await db.flush()
+        await queries.bump(db, "meetup_signups", day=region_day(now, tz).date(),
+                           org_id=meetup.org_id, region_code=meetup.region_code)
+        user = await db.get(User, nxt.user_id)
+        if user is not None and user.active:
+            notices.append(_promotion_notice(user, meetup, tz, now))
+        log.info("meetup %s: first on the waiting list promoted", meetup.id)
+    return notices
+
+
+def _promotion_notice(user: User, meetup: Meetup, tz: str, now: datetime) -> Outgoing:
     title, starts, meetup_id = meetup.title, mq.aware(meetup.starts_at), meetup.id
 
     def build() -> list[Reply]:
@@ -261,8 +274,8 @@ async def promote_next(ctx: Ctx, meetup: Meetup) -> None:
             buttons=((Button(_("Open"), f"ev:show:{meetup_id}"),),))
         return [discreet(user, details, f"ev:show:{meetup_id}")]
 
-    ctx.send_to(user.id, build)
-    log.info("meetup %s: first on the waiting list promoted", meetup.id)
+    # During her quiet hours the message arrives without a sound (she sees it when she looks).
+    return Outgoing(user.id, build, notification=not in_quiet_hours(user, now, tz))
 
 
 # -- her meetups ------------------------------------------------------------------------------
