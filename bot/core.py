@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, normalise_language, set_language, translations
@@ -79,6 +80,10 @@ class RoutingTable:
 Deliver = Callable[[Outgoing], Awaitable[None]]
 
 
+class _StaleConnection(Exception):
+    """The pooled connection was dead before anything of this update ran."""
+
+
 class Core:
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], store: SessionStore,
                  services: Services, routes: Sequence[Route], fallback: Route,
@@ -114,17 +119,15 @@ class Core:
 
     async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
         session = await self._store.load(key)
-        outcome = Outcome()
         try:
-            async with self._sessionmaker() as db, db.begin():
-                user, is_new = await self._load_user(db, inbound, key)
-                set_language(user.language)
-                ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
-                          services=self.services, is_new_user=is_new)
-                outcome.replies = await self._dispatch(ctx)
-                outcome.exit = ctx.exit_requested
-                outcome.user_id = user.id
-                outcome.outgoing = list(ctx.outgoing)
+            try:
+                outcome = await self._transaction(inbound, key, session)
+            except _StaleConnection:
+                # A pooled connection the server closed (a restart, an idle time-out) fails on
+                # its first statement, before any handler ran; the pool is then refreshed. Once
+                # more on a fresh connection: cheaper than pinging on every checkout.
+                log.info("database connection was stale; retrying the update once")
+                outcome = await self._transaction(inbound, key, session)
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
             outcome = Outcome(replies=[screen(
@@ -138,6 +141,24 @@ class Core:
         for item in outcome.outgoing:
             self._spawn(item)
         return self._finish(outcome)
+
+    async def _transaction(self, inbound: Inbound, key: str, session: SessionData) -> Outcome:
+        outcome = Outcome()
+        async with self._sessionmaker() as db, db.begin():
+            try:
+                user, is_new = await self._load_user(db, inbound, key)
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise _StaleConnection() from None
+                raise
+            set_language(user.language)
+            ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
+                      services=self.services, is_new_user=is_new)
+            outcome.replies = await self._dispatch(ctx)
+            outcome.exit = ctx.exit_requested
+            outcome.user_id = user.id
+            outcome.outgoing = list(ctx.outgoing)
+        return outcome
 
     # -- internals ---------------------------------------------------------------------------------
     async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str) -> tuple[User, bool]:

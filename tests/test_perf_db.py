@@ -1,0 +1,43 @@
+"""The database hot path stays correct while it is made cheaper (bot/core.py, db/engine.py)."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot.runtime import Runtime
+from db.models import User
+from tests.chat import ChatDriver
+
+SORRY = "something went wrong"
+
+
+async def _kill_pooled_connections(rt: Runtime, backend: str) -> None:
+    """What a database restart does to the connections waiting in the pool."""
+    if backend == "postgresql":
+        import asyncpg
+
+        name = rt.engine.url.database
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+        finally:
+            await admin.close()
+        assert killed >= 1
+        return
+    async with rt.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.close()  # type: ignore[union-attr]
+
+
+async def test_a_dead_pooled_connection_costs_her_nothing(rt: Runtime, chat: ChatDriver,
+                                                          backend: str) -> None:
+    await chat.say("/start")
+    assert SORRY not in chat.text.lower()
+    await _kill_pooled_connections(rt, backend)
+    await chat.say("/start")
+    # Retried once on a fresh connection: she sees her screen, not an error, and is still herself.
+    assert SORRY not in chat.text.lower()
+    assert chat.buttons()
+    async with rt.sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(User)) == 1
