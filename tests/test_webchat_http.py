@@ -96,7 +96,7 @@ async def test_flooding_gets_a_calm_429(http_settings: Settings) -> None:
             aiohttp.ClientSession() as http:
         client = WebChatClient(http, base, secrets.token_hex(16))
         statuses = [(await client.post({"session": client.session, "text": "/start"}))[0]
-                    for _ in range(25)]
+                    for _ in range(60)]
         assert statuses[0] == 200 and statuses[-1] == 429
         _status, body = await client.post({"session": client.session, "text": "/start"})
         assert "wait" in body["error"]

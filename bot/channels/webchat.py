@@ -47,7 +47,7 @@ class RateLimiter:
     """A token bucket per key (the client's address, held only in memory): a person presses a
     button every few seconds; a script that floods the endpoint gets a calm 429."""
 
-    def __init__(self, rate_per_second: float = 3.0, burst: int = 20, max_keys: int = 50_000,
+    def __init__(self, rate_per_second: float = 5.0, burst: int = 40, max_keys: int = 50_000,
                  clock: Any = time.monotonic) -> None:
         self.rate, self.burst, self.max_keys, self.clock = rate_per_second, burst, max_keys, clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
