@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_ as await_only
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -20,6 +27,115 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 class NotMigratedError(RuntimeError):
     """The database schema is older than the code."""
+
+
+# -- SQLite: one trip to aiosqlite's thread per statement ------------------------------------------
+# SQLAlchemy's aiosqlite adapter makes four trips to the connection's worker thread for one SELECT
+# (cursor, execute, fetchall, close), each a queue put there and a call_soon_threadsafe back, and
+# one more for a COMMIT even when nothing was written. On a busy event loop those trips cost more
+# than the statement itself. This cursor runs the whole statement in one trip, and the connection
+# skips COMMIT/ROLLBACK when SQLite has no transaction open (pysqlite opens one only before a
+# write, so a read-only update has nothing to end).
+def _run_statement(conn: Any, operation: Any, parameters: Any, many: bool) -> tuple[Any, ...]:
+    """Runs on the connection's worker thread: the statement and its rows, in one go."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ("_description", "_rowcount", "_lastrowid")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no trip: nothing opened yet
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = {}
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass
+
+    async def _async_soft_close(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            conn = self._connection
+            description, rows, rowcount, lastrowid = await conn._execute(
+                lambda: _run_statement(conn._conn, operation, parameters, many))
+        self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
+        self._rows = collections.deque(rows)
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            return await_only(self._run(operation, parameters, False))
+        except Exception as error:  # noqa: BLE001 - mapped to the DBAPI's exceptions
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            return await_only(self._run(operation, seq_of_parameters, True))
+        except Exception as error:  # noqa: BLE001
+            self._adapt_connection._handle_exception(error)
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        # Read on the loop's thread: every statement of this connection has been awaited, so the
+        # worker is idle; the flag is SQLite's autocommit state, read without a lock.
+        raw = self._connection._connection
+        return raw is None or raw.in_transaction
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+
+class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _OneTripConnection(self, adapted._connection)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -30,6 +146,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # Every session here ends its own transaction (the core's `db.begin()`), so the pool's
         # ROLLBACK on check-in is a wasted round trip through aiosqlite's thread on every update.
         kwargs.setdefault("pool_reset_on_return", None)
+        if url.startswith("sqlite+aiosqlite"):
+            import sqlite3
+
+            import aiosqlite
+
+            kwargs.setdefault("module", _OneTripDbapi(aiosqlite, sqlite3))
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

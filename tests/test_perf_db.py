@@ -41,3 +41,27 @@ async def test_a_dead_pooled_connection_costs_her_nothing(rt: Runtime, chat: Cha
     assert chat.buttons()
     async with rt.sessionmaker() as db:
         assert await db.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_statements_report_rows_counts_and_transactions(rt: Runtime, chat: ChatDriver
+                                                              ) -> None:
+    """The one-trip SQLite cursor (db/engine.py) keeps what SQLAlchemy relies on."""
+    from sqlalchemy import text, update
+
+    await chat.say("/start")
+    async with rt.sessionmaker() as db, db.begin():
+        result = await db.execute(update(User).values(active=False))
+        assert result.rowcount == 1
+        rows = (await db.execute(text("SELECT 1 UNION ALL SELECT 2"))).scalars().all()
+        assert rows == [1, 2]
+    async with rt.sessionmaker() as db:
+        assert await db.scalar(select(func.count()).where(User.active.is_(False))) == 1
+    # A read-only transaction ends cleanly; a written one that fails is rolled back.
+    try:
+        async with rt.sessionmaker() as db, db.begin():
+            await db.execute(update(User).values(active=True))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with rt.sessionmaker() as db, db.begin():
+        assert await db.scalar(select(func.count()).where(User.active.is_(False))) == 1
