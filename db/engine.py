@@ -53,6 +53,20 @@ def _run_statement(conn: Any, operation: Any, parameters: Any, many: bool) -> tu
         cursor.close()
 
 
+# SQLite has one writer at a time. A second writer is made to poll (sleeps of 1 to 100 ms, up to
+# busy_timeout) while holding a pooled connection and its thread: with many chats at once, new
+# users' INSERTs waited up to 2 s and the pool kept opening connections. So in this process
+# writers queue on an asyncio lock instead (FIFO, no polling), taken before the statement that
+# opens SQLite's write transaction and given back when that transaction ends. Reads never wait
+# (WAL). Other processes (the CLI) still meet SQLite's own busy timeout.
+WRITE_WAIT = 5.0  # seconds; after that the writer goes ahead and SQLite's busy timeout decides
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+def _opens_write(operation: Any) -> bool:
+    return isinstance(operation, str) and operation.lstrip()[:6].upper() in _WRITES
+
+
 class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ("_description", "_rowcount", "_lastrowid")
 
@@ -93,10 +107,16 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
-            conn = self._connection
-            description, rows, rowcount, lastrowid = await conn._execute(
-                lambda: _run_statement(conn._conn, operation, parameters, many))
+        adapt = self._adapt_connection
+        if not adapt._in_transaction() and _opens_write(operation):
+            await adapt._take_write_lock()
+        try:
+            async with adapt._execute_mutex:
+                conn = self._connection
+                description, rows, rowcount, lastrowid = await conn._execute(
+                    lambda: _run_statement(conn._conn, operation, parameters, many))
+        finally:
+            adapt._settle()
         self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
         self._rows = collections.deque(rows)
 
@@ -114,25 +134,78 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_writing",)
     _cursor_cls = _OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._writing: asyncio.Lock | None = None
+
+    async def _take_write_lock(self) -> None:
+        if self._writing is not None:
+            return
+        lock = self.dbapi.write_lock()
+        try:
+            await asyncio.wait_for(lock.acquire(), WRITE_WAIT)
+        except TimeoutError:
+            log.warning("sqlite: waited %.0f s for the writer lock; going ahead", WRITE_WAIT)
+            return
+        self._writing = lock
+
+    def _settle(self) -> None:
+        """Give the writer lock back once SQLite's transaction is over (or never began)."""
+        if self._writing is not None and not self._in_transaction():
+            lock, self._writing = self._writing, None
+            lock.release()
 
     def _in_transaction(self) -> bool:
         # Read on the loop's thread: every statement of this connection has been awaited, so the
         # worker is idle; the flag is SQLite's autocommit state, read without a lock.
         raw = self._connection._connection
-        return raw is None or raw.in_transaction
+        return raw is not None and raw.in_transaction
 
     def commit(self) -> None:
-        if self._in_transaction():
-            super().commit()
+        try:
+            if self._in_transaction():
+                super().commit()
+        finally:
+            self._settle()
 
     def rollback(self) -> None:
-        if self._in_transaction():
-            super().rollback()
+        try:
+            if self._in_transaction():
+                super().rollback()
+        finally:
+            self._settle()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+    def terminate(self) -> None:
+        try:
+            super().terminate()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._writing is not None:
+            lock, self._writing = self._writing, None
+            lock.release()
 
 
 class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
+    _lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def write_lock(self) -> asyncio.Lock:
+        """One writer lock per database (engine) and event loop."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
+
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         adapted = super().connect(*arg, **kw)
         return _OneTripConnection(self, adapted._connection)
@@ -152,6 +225,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             import aiosqlite
 
             kwargs.setdefault("module", _OneTripDbapi(aiosqlite, sqlite3))
+            # Keep the connections (each one is a thread, opened with five PRAGMAs): with the
+            # default 5 + 10 overflow, a busy minute closed and reopened an overflow connection
+            # for every few updates.
+            kwargs.setdefault("pool_size", 15)
+            kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

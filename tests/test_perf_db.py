@@ -65,3 +65,27 @@ async def test_statements_report_rows_counts_and_transactions(rt: Runtime, chat:
         pass
     async with rt.sessionmaker() as db, db.begin():
         assert await db.scalar(select(func.count()).where(User.active.is_(False))) == 1
+
+
+async def test_many_new_people_at_once_are_all_stored(rt: Runtime, caplog_all) -> None:  # noqa: ANN001
+    """Writers queue for SQLite's one write lock (db/engine.py) instead of failing or polling;
+    a transaction that fails gives the lock back."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    chats = [ChatDriver(rt.core) for _ in range(60)]
+    await asyncio.gather(*(c.say("/start") for c in chats))
+    assert all(SORRY not in c.text.lower() and c.buttons() for c in chats)
+    for _ in range(3):
+        try:
+            async with rt.sessionmaker() as db, db.begin():
+                await db.execute(update(User).values(active=False))
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+    await asyncio.gather(*(c.say("/start") for c in chats))
+    async with rt.sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(User)) == 60
+        assert await db.scalar(select(func.count()).where(User.active.is_(False))) == 0
+    assert "writer lock" not in caplog_all.text
