@@ -107,8 +107,12 @@ async def test_reply_is_relayed_in_her_language_and_stored_nowhere(
     assert len(got) == 2 and any(canary in r.text for r in got)
     assert any("A second message" in r.text for r in got)
     assert all(r.has_action(f"talk:chat:{hid}") for r in got)
-    # Discreet notifications are on by default: the first line is neutral.
-    assert all(r.text.startswith("You have a new message.") for r in got)
+    # Discreet notifications are on by default: the first line is neutral, in HER language
+    # (Italian), not the caseworker's.
+    with use_language("it"):
+        neutral = _("You have a new message.")
+    assert neutral != "You have a new message."
+    assert all(r.text.startswith(neutral) for r in got)
     await rt.core.drain()
     assert_not_logged(canary, caplog_all)
     assert_not_on_disk(canary, tmp_path)
