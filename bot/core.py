@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -98,6 +98,9 @@ class Core:
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Built once: SQLAlchemy then finds the compiled form by the statement's cache key without
+        # coercing a new WHERE clause on every update.
+        self._user_by_key = select(User).where(User.lookup_hash == bindparam("key"))
 
     # -- the one entry point ---------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
@@ -162,7 +165,7 @@ class Core:
 
     # -- internals ---------------------------------------------------------------------------------
     async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str) -> tuple[User, bool]:
-        user = (await db.execute(select(User).where(User.lookup_hash == key))).scalar_one_or_none()
+        user = (await db.execute(self._user_by_key, {"key": key})).scalar_one_or_none()
         today = self.services.clock().date()
         if user is None:
             user = User(channel=inbound.channel, lookup_hash=key,
