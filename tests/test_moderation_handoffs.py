@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.i18n import _, use_language
 from bot.runtime import Runtime
 from bot.types import Outgoing, Reply
 from db.models import Handoff, ImpactCount
