@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class NotMigratedError(RuntimeError):
 # skips COMMIT/ROLLBACK when SQLite has no transaction open (pysqlite opens one only before a
 # write, so a read-only update has nothing to end).
 def _run_statement(conn: Any, operation: Any, parameters: Any, many: bool) -> tuple[Any, ...]:
-    """Runs on the connection's worker thread: the statement and its rows, in one go."""
+    """The statement and its rows, in one go (on the worker thread, or inline for a quick read)."""
     cursor = conn.cursor()
     try:
         if many:
@@ -51,6 +52,24 @@ def _run_statement(conn: Any, operation: Any, parameters: Any, many: bool) -> tu
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+# Reads that SQLite answers in well under a millisecond (the user by her lookup hash) cost the
+# event loop far more as a trip to the worker thread (a queue put, a thread switch for the GIL, a
+# wake-up through the self-pipe) than as the call itself. So a SELECT whose last run took little
+# CPU runs inline, on the loop's thread; anything new or heavier (reports, scans) and every write
+# and COMMIT (which may wait for a lock or sync the disk) stays on the worker. In WAL mode a read
+# never waits for a writer. The connection is never used by both threads at once: each statement
+# is awaited before the next (and the adapter's mutex), so the worker is idle during an inline read.
+INLINE_CPU_LIMIT = 0.0005  # seconds of CPU time a read may take and still run inline next time
+_QUICK_READS_MAX = 2000  # statements remembered (the app has a few hundred distinct ones)
+
+
+def _timed_statement(conn: Any, operation: Any, parameters: Any, many: bool
+                     ) -> tuple[tuple[Any, ...], float]:
+    start = time.thread_time()
+    result = _run_statement(conn, operation, parameters, many)
+    return result, time.thread_time() - start
 
 
 # SQLite has one writer at a time. A second writer is made to poll (sleeps of 1 to 100 ms, up to
@@ -113,8 +132,18 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         try:
             async with adapt._execute_mutex:
                 conn = self._connection
-                description, rows, rowcount, lastrowid = await conn._execute(
-                    lambda: _run_statement(conn._conn, operation, parameters, many))
+                quick = adapt.dbapi.quick_reads
+                if not many and quick.get(operation, False):
+                    # conn._conn raises as aiosqlite does when the connection is closed.
+                    result, cpu = _timed_statement(conn._conn, operation, parameters, many)
+                else:
+                    result, cpu = await conn._execute(
+                        _timed_statement, conn._conn, operation, parameters, many)
+                if not many and operation.lstrip()[:6].upper() == "SELECT":
+                    if len(quick) >= _QUICK_READS_MAX:
+                        quick.clear()
+                    quick[operation] = cpu < INLINE_CPU_LIMIT
+                description, rows, rowcount, lastrowid = result
         finally:
             adapt._settle()
         self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
@@ -199,6 +228,10 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
 class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
     _lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
+    def __init__(self, aiosqlite: Any, sqlite: Any) -> None:
+        super().__init__(aiosqlite, sqlite)
+        self.quick_reads: dict[str, bool] = {}  # SQL text -> may run inline
+
     def write_lock(self) -> asyncio.Lock:
         """One writer lock per database (engine) and event loop."""
         loop = asyncio.get_running_loop()
@@ -225,6 +258,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             import aiosqlite
 
             kwargs.setdefault("module", _OneTripDbapi(aiosqlite, sqlite3))
+            # Quick reads run on the loop's thread (see _OneTripCursor), never at the same time as
+            # the connection's worker; SQLite itself is built thread-safe (serialized).
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            connect_args.setdefault("check_same_thread", False)
+            kwargs["connect_args"] = connect_args
             # Keep the connections (each one is a thread, opened with five PRAGMAs): with the
             # default 5 + 10 overflow, a busy minute closed and reopened an overflow connection
             # for every few updates.

@@ -89,3 +89,18 @@ async def test_many_new_people_at_once_are_all_stored(rt: Runtime, caplog_all) -
         assert await db.scalar(select(func.count()).select_from(User)) == 60
         assert await db.scalar(select(func.count()).where(User.active.is_(False))) == 0
     assert "writer lock" not in caplog_all.text
+
+
+async def test_repeated_reads_see_their_own_transaction(rt: Runtime, chat: ChatDriver) -> None:
+    """Quick reads may run on the loop's thread (db/engine.py): same answers as on the worker."""
+    from sqlalchemy import update
+
+    await chat.say("/start")
+    for flag in (False, True, False, True):
+        async with rt.sessionmaker() as db, db.begin():
+            before = await db.scalar(select(func.count()).where(User.active.is_(flag)))
+            await db.execute(update(User).values(active=flag))
+            after = await db.scalar(select(func.count()).where(User.active.is_(flag)))
+            assert (before, after) == (0, 1)
+        async with rt.sessionmaker() as db:  # a new transaction sees the commit
+            assert await db.scalar(select(func.count()).where(User.active.is_(flag))) == 1
