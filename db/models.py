@@ -76,6 +76,9 @@ class Role(StrEnum):
 
 STAFF_ROLES = frozenset({Role.MODERATOR, Role.COORDINATOR, Role.ADMIN})
 COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
+# The survivors' journeys (meetups, jobs, talking to a caseworker): women, and staff who need to
+# see what women see. Professionals have their own menu and never reach these.
+SURVIVOR_JOURNEY_ROLES = frozenset({Role.PARTICIPANT}) | STAFF_ROLES
 
 
 class Topic(StrEnum):

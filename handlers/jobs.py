@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
 from bot.types import Button, Reply
 from db import queries
-from db.models import Handoff, HandoffKind, HandoffStatus, User, Vacancy
+from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User, Vacancy
 from db.queries import jobs as jq
 from db.queries.jobs import JobFilters
 from db.reference import HOURS, SECTORS
@@ -466,6 +466,6 @@ async def open_jobs(ctx: Ctx) -> list[Reply]:
 
 
 ROUTES = [
-    Route(route_jobs, prefix="job"),
-    Route(open_jobs, command="/jobs"),
+    Route(route_jobs, prefix="job", roles=SURVIVOR_JOURNEY_ROLES),
+    Route(open_jobs, command="/jobs", roles=SURVIVOR_JOURNEY_ROLES),
 ]

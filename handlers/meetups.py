@@ -17,7 +17,7 @@ from bot.jobs import Job
 from bot.notify import discreet, in_quiet_hours
 from bot.types import Button, Outgoing, Reply
 from db import queries
-from db.models import Meetup, PostStatus, Signup, SignupStatus, User
+from db.models import SURVIVOR_JOURNEY_ROLES, Meetup, PostStatus, Signup, SignupStatus, User
 from db.queries import meetups as mq
 from handlers.base import Ctx, Route
 from handlers.ui import PAGE_SIZE, pager, screen
@@ -408,8 +408,8 @@ async def purge_past_signups(rt: Runtime) -> int:
 
 
 ROUTES = [
-    Route(route_meetups, prefix="ev"),
-    Route(open_meetups, command="/meetups"),
+    Route(route_meetups, prefix="ev", roles=SURVIVOR_JOURNEY_ROLES),
+    Route(open_meetups, command="/meetups", roles=SURVIVOR_JOURNEY_ROLES),
 ]
 JOBS = [
     Job("meetup_reminders", 300, send_reminders),

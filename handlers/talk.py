@@ -13,7 +13,7 @@ from bot.i18n import _
 from bot.notify import discreet
 from bot.types import Button, Reply
 from db import queries
-from db.models import Handoff, HandoffKind, HandoffStatus, User
+from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User
 from handlers.base import Ctx, Route
 from handlers.ui import screen
 
@@ -280,9 +280,9 @@ async def end_conversation(ctx: Ctx) -> list[Reply]:
 
 
 ROUTES = [
-    Route(show_talk, prefix="talk"),
-    Route(show_talk, command="/talk"),
-    Route(take_codeword, state=TalkState.CODEWORD),
-    Route(check_codeword, state=TalkState.CHECK),
-    Route(relay_message, state=TalkState.CHAT),
+    Route(show_talk, prefix="talk", roles=SURVIVOR_JOURNEY_ROLES),
+    Route(show_talk, command="/talk", roles=SURVIVOR_JOURNEY_ROLES),
+    Route(take_codeword, state=TalkState.CODEWORD, roles=SURVIVOR_JOURNEY_ROLES),
+    Route(check_codeword, state=TalkState.CHECK, roles=SURVIVOR_JOURNEY_ROLES),
+    Route(relay_message, state=TalkState.CHAT, roles=SURVIVOR_JOURNEY_ROLES),
 ]

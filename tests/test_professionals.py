@@ -99,3 +99,22 @@ async def test_subscribed_professional_gets_training_dates_and_sees_them_again(
     assert "Mediator training, 3 December." in pro.text
     await other_pro.press(show, must_exist=False)
     assert "This message is not available." in other_pro.text
+
+
+async def test_professionals_cannot_reach_the_survivors_journeys(rt: Runtime) -> None:
+    """Their menu has no meetups, jobs or talk; forging those payloads is refused on the server."""
+    from sqlalchemy import func, select
+
+    from db.models import Handoff, Signup
+
+    pro = await person(rt, role="professional")
+    for action in ("ev", "ev:list:0", "ev:show:1", "ev:join:1", "job", "job:show:1",
+                   "job:int:1", "talk", "talk:chat:1"):
+        await pro.press(action, must_exist=False)
+        assert "not available to you" in pro.text, action
+    for command in ("/meetups", "/jobs", "/talk"):
+        await pro.say(command)
+        assert "not available to you" in pro.text, command
+    async with rt.sessionmaker() as db:
+        for table in (Signup, Handoff):
+            assert (await db.execute(select(func.count()).select_from(table))).scalar_one() == 0
