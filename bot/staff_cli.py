@@ -7,9 +7,13 @@ import asyncio
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli import command
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _open(settings: Settings):  # noqa: ANN202 - (engine, sessionmaker)
@@ -17,6 +21,21 @@ def _open(settings: Settings):  # noqa: ANN202 - (engine, sessionmaker)
 
     engine = make_engine(settings.database_url, hide_parameters=True)
     return engine, make_session_factory(engine)
+
+
+async def _org_id(db: AsyncSession, slug: str | None) -> int | None:
+    """The id of the organisation with this slug; None when no slug was given."""
+    from sqlalchemy import select
+
+    from db.models import Organisation
+
+    if not slug:
+        return None
+    org = (await db.execute(select(Organisation).where(Organisation.slug == slug))
+           ).scalar_one_or_none()
+    if org is None:
+        raise LookupError(f"no organisation with slug {slug!r}")
+    return org.id
 
 
 async def _prepared(settings: Settings):  # noqa: ANN202
@@ -36,22 +55,15 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
 async def make_invite(settings: Settings, role: str, org_slug: str | None,
                       now: datetime | None = None) -> str:
     """Create a one-time invite and return the code (only its hash is stored)."""
-    from sqlalchemy import select
 
-    from db.models import AuditEntry, Organisation
+    from db.models import AuditEntry
     from handlers.mod_team import create_invite
 
     engine, factory = await _prepared(settings)
     try:
         async with factory() as db, db.begin():
-            org_id = None
-            if org_slug:
-                org = (await db.execute(select(Organisation).where(
-                    Organisation.slug == org_slug))).scalar_one_or_none()
-                if org is None:
-                    raise LookupError(f"no organisation with slug {org_slug!r}")
-                org_id = org.id
-            elif role != "admin":
+            org_id = await _org_id(db, org_slug)
+            if org_id is None and role != "admin":
                 raise LookupError("--org is required for this role")
             code, invite = await create_invite(db, role=role, org_id=org_id,
                                                now=now or datetime.now(UTC),
@@ -139,21 +151,14 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 async def run_import(settings: Settings, raw: bytes, org_slug: str | None,
                      today: date | None = None):  # noqa: ANN201 - ImportReport
-    from sqlalchemy import select
 
     from bot.csv_import import import_vacancies
-    from db.models import AuditEntry, Organisation
+    from db.models import AuditEntry
 
     engine, factory = await _prepared(settings)
     try:
         async with factory() as db, db.begin():
-            org_id = None
-            if org_slug:
-                org = (await db.execute(select(Organisation).where(
-                    Organisation.slug == org_slug))).scalar_one_or_none()
-                if org is None:
-                    raise LookupError(f"no organisation with slug {org_slug!r}")
-                org_id = org.id
+            org_id = await _org_id(db, org_slug)
             report = await import_vacancies(db, raw, today=today or date.today(),
                                             org_id=org_id)
             db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=org_id,
