@@ -4,13 +4,11 @@ expired vacancies and employers whose commitment ended never show; bad input cha
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
-from bot.types import Reply
 from db.models import (
     CommitmentStatus,
     Employer,
@@ -24,26 +22,7 @@ from db.models import (
 )
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock
-
-
-class Outbox:
-    """A web chat sender that keeps what would be delivered to each address."""
-
-    name = "webchat"
-
-    def __init__(self) -> None:
-        self.sent: dict[str, list[Reply]] = {}
-
-    async def send(self, address: str, replies: Sequence[Reply], *,
-                   notification: bool) -> list[str]:
-        self.sent.setdefault(address, []).extend(replies)
-        return []
-
-    async def delete(self, address: str, refs: Sequence[str]) -> None:
-        return None
-
-    def take(self, address: str) -> list[Reply]:
-        return self.sent.pop(address, [])
+from tests.fakes import Outbox
 
 
 @pytest.fixture

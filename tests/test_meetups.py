@@ -2,7 +2,6 @@
 reminders, purge; the meeting place only for a confirmed place; bad input changes nothing."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime, open_runtime
-from bot.types import Reply
 from db.demo import MEETUP_PLACE
 from db.models import (
     Handoff,
@@ -26,28 +24,9 @@ from handlers.meetups import purge_past_signups, send_reminders
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
+from tests.fakes import Outbox
 
 PLACE = "Via Segreta 12, room 3"
-
-
-class Outbox:
-    """A web chat sender that keeps what would be delivered to each address."""
-
-    name = "webchat"
-
-    def __init__(self) -> None:
-        self.sent: dict[str, list[Reply]] = {}
-
-    async def send(self, address: str, replies: Sequence[Reply], *,
-                   notification: bool) -> list[str]:
-        self.sent.setdefault(address, []).extend(replies)
-        return []
-
-    async def delete(self, address: str, refs: Sequence[str]) -> None:
-        return None
-
-    def take(self, address: str) -> list[Reply]:
-        return self.sent.pop(address, [])
 
 
 @pytest.fixture
