@@ -27,7 +27,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -36,11 +37,11 @@ from telegram.request._requestparameter import RequestParameter
 
 from bot.channels.tg_request import AiohttpRequest, make_session
 from bot.channels.tg_updates import PerChatUpdateProcessor
-from bot.delivery import DeliveryFailed, RecipientGone, record_refs
+from bot.delivery import DELETE_WINDOW, DeliveryFailed, RecipientGone
 from bot.i18n import LANGUAGES, N_, _, use_language
 from bot.settings import Settings, SettingsError
 from bot.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
-from db.models import User
+from db.models import MessageRef, User
 
 log = logging.getLogger(__name__)
 
@@ -380,30 +381,51 @@ class RefWriter:
             if not batch:
                 return
             try:
-                await self._write(batch)
+                try:
+                    await self._write(batch)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # The pool does not ping (db/engine.py): a dead pooled connection fails its
+                    # first statement and nothing was written; once more on a fresh one.
+                    await self._write(batch)
             except Exception as exc:  # noqa: BLE001 - never take the channel down
                 log.error("could not record %d message ids: %s", len(batch), type(exc).__name__)
 
     async def _write(self, batch: list[tuple[str | None, str, list[str]]]) -> None:
+        """One multi-row INSERT for the whole batch: what record_refs (bot/delivery.py) stores,
+        without building an ORM object per id (that was most of this writer's time)."""
         rt = self.runtime
+        now = rt.services.clock()
         async with rt.sessionmaker() as db, db.begin():
             ids = {user_id for user_id, _, _ in batch if user_id}
-            users: dict[str, User] = {}
+            users: dict[str, tuple[str, str, int]] = {}
             if ids:
-                found = await db.execute(select(User).where(User.id.in_(ids)))
-                users = {u.id: u for u in found.scalars()}
-            by_address: dict[str, User | None] = {}
-            now = rt.services.clock()
+                found = await db.execute(
+                    select(User.id, User.channel, User.vanish_minutes).where(User.id.in_(ids)))
+                users = {row[0]: (row[0], row[1], row[2]) for row in found}
+            by_address: dict[str, tuple[str, str, int] | None] = {}
+            rows: list[dict[str, Any]] = []
             for user_id, address, refs in batch:
                 user = users.get(user_id) if user_id else None
                 if user is None:
                     if address not in by_address:
                         key = rt.vault.lookup_hash(Channel.TELEGRAM, address)
-                        by_address[address] = (await db.execute(
-                            select(User).where(User.lookup_hash == key))).scalar_one_or_none()
+                        found_row = (await db.execute(
+                            select(User.id, User.channel, User.vanish_minutes)
+                            .where(User.lookup_hash == key))).first()
+                        by_address[address] = (
+                            (found_row[0], found_row[1], found_row[2]) if found_row else None)
                     user = by_address[address]
-                if user is not None:
-                    await record_refs(db, user, refs, now)
+                if user is None:
+                    continue
+                uid, channel, vanish = user
+                delete_at = (now + min(timedelta(minutes=vanish), DELETE_WINDOW)
+                             if vanish > 0 else None)
+                rows.extend({"user_id": uid, "channel": channel, "ref": str(ref), "sent_at": now,
+                             "delete_at": delete_at} for ref in refs)
+            if rows:
+                await db.execute(insert(MessageRef), rows)
 
     async def close(self) -> None:
         if self._task is not None:
