@@ -5,10 +5,16 @@ import asyncio
 import collections
 import logging
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import (
+    AsyncAdapt_asyncpg_connection,
+    AsyncAdapt_asyncpg_cursor,
+    AsyncAdapt_asyncpg_dbapi,
+)
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -244,6 +250,64 @@ class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
         return _OneTripConnection(self, adapted._connection)
 
 
+# -- PostgreSQL: no BEGIN/COMMIT round trips for an update that only reads --------------------------
+# SQLAlchemy's asyncpg adapter sends BEGIN before the first statement and COMMIT at the end: two
+# round trips around the one SELECT of a read-only update. Here a connection begins its
+# transaction at the first statement that is not a plain SELECT, as pysqlite does on SQLite, so
+# the two backends behave alike. Under READ COMMITTED (the default, the only level this applies
+# to) every statement takes a fresh snapshot anyway, so a read before the first write sees what
+# it would have seen inside the transaction. A locking read (FOR UPDATE / FOR SHARE) begins the
+# transaction first. What must not run this way: a SELECT with a transactional side effect (such
+# as pg_advisory_xact_lock or set_config(..., true)); none exists here, keep it that way.
+_LOCKING_READS = (" FOR UPDATE", " FOR SHARE", " FOR NO KEY UPDATE", " FOR KEY SHARE")
+
+
+@lru_cache(maxsize=4096)
+def _plain_read(operation: str) -> bool:
+    upper = operation.lstrip().upper()
+    return upper.startswith("SELECT") and not any(lock in upper for lock in _LOCKING_READS)
+
+
+class _LazyBeginCursor(AsyncAdapt_asyncpg_cursor):
+    __slots__ = ()
+
+    async def _prepare_and_execute(self, operation: Any, parameters: Any) -> Any:
+        adapt = self._adapt_connection
+        if (adapt._transaction is None and isinstance(operation, str)
+                and _plain_read(operation)):
+            adapt._plain_read = True
+            try:
+                return await super()._prepare_and_execute(operation, parameters)
+            finally:
+                adapt._plain_read = False
+        return await super()._prepare_and_execute(operation, parameters)
+
+
+class _LazyBeginConnection(AsyncAdapt_asyncpg_connection):
+    __slots__ = ("_plain_read",)
+    _cursor_cls = _LazyBeginCursor
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_read = False
+
+    async def _start_transaction(self) -> None:
+        if (self._plain_read and self.isolation_level in (None, "read_committed")
+                and not self.readonly and not self.deferrable):
+            return  # no BEGIN yet: the first write (or locking read) will send it
+        await super()._start_transaction()
+
+
+class _LazyBeginDbapi(AsyncAdapt_asyncpg_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> Any:
+        creator_fn = kw.pop("async_creator_fn", self.asyncpg.connect)
+        cache_size = kw.pop("prepared_statement_cache_size", 100)
+        name_func = kw.pop("prepared_statement_name_func", None)
+        return await_only(_LazyBeginConnection.create(
+            self, creator_fn(*arg, **kw), prepared_statement_cache_size=cache_size,
+            prepared_statement_name_func=name_func))
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -286,6 +350,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    if url.startswith("postgresql+asyncpg"):
+        import asyncpg
+
+        kwargs.setdefault("module", _LazyBeginDbapi(asyncpg))
     # No pre-ping: on asyncpg it is three round trips (BEGIN, a query, ROLLBACK) on every checkout,
     # more than the update's own work. The core retries an update once when its connection turns
     # out to be dead on the first statement (bot/core.py), and SQLAlchemy then refreshes the pool.

@@ -104,3 +104,24 @@ async def test_repeated_reads_see_their_own_transaction(rt: Runtime, chat: ChatD
             assert (before, after) == (0, 1)
         async with rt.sessionmaker() as db:  # a new transaction sees the commit
             assert await db.scalar(select(func.count()).where(User.active.is_(flag))) == 1
+
+
+async def test_locking_reads_and_writes_still_run_in_one_transaction(rt: Runtime,
+                                                                     chat: ChatDriver) -> None:
+    """PostgreSQL begins lazily (db/engine.py): a FOR UPDATE read and the writes after it are
+    one transaction, rolled back together."""
+    from sqlalchemy import update
+
+    await chat.say("/start")
+    try:
+        async with rt.sessionmaker() as db, db.begin():
+            user = (await db.execute(select(User).with_for_update())).scalar_one()
+            user.active = False
+            await db.flush()
+            await db.execute(update(User).values(vanish_minutes=60))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with rt.sessionmaker() as db:
+        row = (await db.execute(select(User.active, User.vanish_minutes))).one()
+        assert row.active is True and row.vanish_minutes != 60
