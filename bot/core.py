@@ -147,7 +147,10 @@ class Core:
 
     async def _transaction(self, inbound: Inbound, key: str, session: SessionData) -> Outcome:
         outcome = Outcome()
-        async with self._sessionmaker() as db, db.begin():
+        # The session begins on its first statement; leaving the block without the commit (an
+        # exception) closes it, which rolls back. One trip into SQLAlchemy's greenlet fewer
+        # than an explicit begin() block.
+        async with self._sessionmaker() as db:
             try:
                 user, is_new = await self._load_user(db, inbound, key)
             except DBAPIError as exc:
@@ -161,6 +164,7 @@ class Core:
             outcome.exit = ctx.exit_requested
             outcome.user_id = user.id
             outcome.outgoing = list(ctx.outgoing)
+            await db.commit()
         return outcome
 
     # -- internals ---------------------------------------------------------------------------------

@@ -125,3 +125,36 @@ async def test_locking_reads_and_writes_still_run_in_one_transaction(rt: Runtime
     async with rt.sessionmaker() as db:
         row = (await db.execute(select(User.active, User.vanish_minutes))).one()
         assert row.active is True and row.vanish_minutes != 60
+
+
+async def test_the_core_commits_a_handler_and_rolls_back_a_failing_one(rt: Runtime) -> None:
+    """One transaction per update, owned by the core (bot/core.py): a handler's writes are
+    committed; a handler that fails leaves nothing behind and she gets the apology."""
+    from bot.core import Core
+    from bot.sessions import MemorySessionStore
+    from bot.types import Channel, Inbound
+    from handlers.base import Ctx, Route
+    from handlers.ui import screen
+
+    async def write_ok(ctx: Ctx) -> list:
+        """Writes and succeeds."""
+        ctx.user.vanish_minutes = 60
+        return [screen("ok")]
+
+    async def write_then_fail(ctx: Ctx) -> list:
+        """Writes, flushes, then fails."""
+        ctx.user.vanish_minutes = 1440
+        await ctx.db.flush()
+        raise RuntimeError("boom")
+
+    core = Core(sessionmaker=rt.sessionmaker, store=MemorySessionStore(60),
+                services=rt.services, routes=[Route(write_ok, command="/ok"),
+                                              Route(write_then_fail, command="/fail")],
+                fallback=Route(write_ok, command="/fallback"),
+                exit_route=Route(write_ok, command="/exit"))
+    first = await core.handle(Inbound(Channel.WEBCHAT, "addr-1", text="/ok"))
+    assert first.replies[0].text == "ok"
+    failed = await core.handle(Inbound(Channel.WEBCHAT, "addr-1", text="/fail"))
+    assert SORRY in failed.replies[0].text.lower()
+    async with rt.sessionmaker() as db:
+        assert await db.scalar(select(User.vanish_minutes)) == 60
