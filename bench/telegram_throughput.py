@@ -123,7 +123,7 @@ async def run_whole_bot(root: str, database_url: str) -> float | None:
     settings = Settings(database_url=database_url, telegram_token=TOKEN,
                         telegram_api_base_url=root + "/bot", data_key=secrets.token_bytes(32),
                         demo_data="off", scheduler_enabled=False, log_level="WARNING")
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = web.AppRunner(create_app(settings, serving=True), access_log=None)
     await runner.setup()  # runs the lifecycle: database, core, Telegram polling
     await web.TCPSite(runner, "127.0.0.1", _free_port()).start()
     try:

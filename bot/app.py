@@ -1,6 +1,7 @@
 """The one aiohttp server: web chat and webhooks. Resources open and close in its cleanup context."""
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -27,7 +28,9 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
                store: SessionStore | None = None, with_scheduler: bool | None = None,
-               exit_url: str = DEFAULT_EXIT_URL) -> web.Application:
+               exit_url: str = DEFAULT_EXIT_URL, serving: bool = False) -> web.Application:
+    """The app. `serving` is for a long-running server (the CLI's run, the benchmark): it tunes
+    the garbage collector once start-up is done, which a test process must not have."""
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     webchat = WebChat(WebChatSender(), exit_url)
@@ -60,4 +63,23 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     telegram.install(app, settings)
     viber.install(app, settings)
+    if serving:
+        app.on_startup.append(tune_gc_for_serving)  # after every start-up step above
     return app
+
+
+# Each update allocates a few hundred short-lived container objects (python-telegram-bot's Update
+# and Message, the ORM row, the screen), so the default threshold of 700 ran a young-generation
+# collection every couple of updates, and the older generations rescanned everything loaded at
+# start-up (modules, mappers, catalogs). Measured: about a fifth of the bot's CPU per update.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+async def tune_gc_for_serving(app: web.Application) -> None:
+    """Once start-up is done: freeze what start-up loaded out of the collector's scans, and
+    collect the young generation less often. Process-wide: the bot process is a server."""
+    gc.collect()
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    if young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, serving=True)
     if not settings.has_channel_token:
         print(f"No channel token set: serving the web chat with demo data at "
               f"http://{settings.http_host}:{settings.http_port}/webchat/ (Ctrl+C to stop)",

@@ -13,7 +13,6 @@ aiohttp server, guarded by the secret-token header (compared in constant time, b
 from __future__ import annotations
 
 import asyncio
-import gc
 import hmac
 import json
 import logging
@@ -73,23 +72,6 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 T = TypeVar("T")
-
-
-# Each update allocates a few hundred short-lived container objects (python-telegram-bot's Update
-# and Message, the ORM row, the screen), so the default threshold of 700 ran a young-generation
-# collection every couple of updates, and the older generations rescanned everything loaded at
-# start-up (modules, mappers, catalogs). Measured: about a fifth of the bot's CPU per update.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def tune_gc_for_serving() -> None:
-    """Once start-up is done: freeze what start-up loaded out of the collector's scans, and
-    collect the young generation less often. Process-wide; the bot process is a server."""
-    gc.collect()
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    if young < GC_YOUNG_THRESHOLD:
-        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def quiet_library_loggers() -> None:
@@ -513,7 +495,6 @@ class TelegramChannel:
                                                     allowed_updates=ALLOWED_UPDATES,
                                                     error_callback=self._on_poll_error)
         await application.start()
-        tune_gc_for_serving()
         log.info("telegram channel started (%s)", "webhook" if self.webhook_mode else "polling")
 
     async def stop(self) -> None:
