@@ -20,7 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+$(VENV)/.bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(VENV)/.bench
+
+## The Telegram throughput benchmark (fake Bot API in its own process; the whole bot vs bare echo bots).
+bench: $(VENV)/.bench
 	$(PY) -m bench
 
 lint: $(STAMP)
