@@ -2,14 +2,15 @@
 
 A broadcast must never reach anyone twice. The rule that guarantees it:
 
-- A delivery row is marked "sending" in a COMMITTED transaction before the message goes out, and
-  "sent" / "failed" / "skipped" after.
-- When a dispatcher pass starts, every row still in "sending" belongs to a pass that died (a crash,
-  a kill, a restart): only the scheduler leader runs the dispatcher and APScheduler runs one pass
-  at a time. Such a row may or may not have reached her: we mark it "unknown" and NEVER re-send.
+- A pass claims a batch of rows ("claimed", committed). Just before one message goes out, its row
+  alone becomes "sending" in a COMMITTED transaction; after, "sent" / "failed" / "skipped".
+- When a dispatcher pass starts, rows still "claimed" or "sending" belong to a pass that died (a
+  crash, a kill, a restart): only the scheduler leader runs the dispatcher and APScheduler runs
+  one pass at a time. A "claimed" row was never tried: it goes back to pending and is sent. A
+  "sending" row may or may not have reached her: we mark it "unknown" and NEVER re-send.
 
-The trade-off, chosen on purpose: after a crash, up to one batch (BATCH_SIZE people) may miss the
-broadcast; nobody gets it twice. A woman whose phone lights up twice with a message from "the
+The trade-off, chosen on purpose: after a crash, the one message per channel that was in flight
+may be missed; nobody gets it twice. A woman whose phone lights up twice with a message from "the
 bot" is more exposed than one who misses a training date. The progress screen counts "unknown"
 so the coordinator can see it. For the same reason a DeliveryFailed(retry=False) -- the sender
 cannot tell whether the message arrived, e.g. a time-out -- is "unknown", not retried.
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 20  # rows claimed at once: also the most that can end "unknown" after a crash
+BATCH_SIZE = 20  # rows claimed at once (one message per channel is ever in doubt after a crash)
 MATERIALISE_CHUNK = 1000
 MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(minutes=1)
@@ -60,7 +61,7 @@ RETRY_DELAY = timedelta(minutes=1)
 # stricter). A channel not listed (the web chat) is not paced.
 CHANNEL_RATES: dict[str, float] = {"telegram": 25.0, "viber": 10.0}
 AUDIENCE_ROLES = {"participants": Role.PARTICIPANT, "professionals": Role.PROFESSIONAL}
-LEFT_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+LEFT_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.SENDING)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -243,8 +244,12 @@ class Broadcaster:
         return sent
 
     async def recover(self) -> int:
-        """Rows left "sending" by a dead pass: outcome unknown, never sent again."""
+        """Rows a dead pass left behind: "claimed" ones were never tried and go back to pending;
+        "sending" ones were in flight: outcome unknown, never sent again."""
         async with self.sessionmaker() as db, db.begin():
+            await db.execute(
+                update(BroadcastDelivery).where(BroadcastDelivery.status == DeliveryStatus.CLAIMED)
+                .values(status=DeliveryStatus.PENDING, updated_at=self.now()))
             result = await db.execute(
                 update(BroadcastDelivery).where(BroadcastDelivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.UNKNOWN, updated_at=self.now()))
@@ -331,7 +336,7 @@ class Broadcaster:
                     if wake > now:
                         row.not_before = wake.astimezone(UTC)
                         continue
-                    row.status = DeliveryStatus.SENDING
+                    row.status = DeliveryStatus.CLAIMED
                     claimed.append(Claimed(row.id, user.id, user.channel, user.region_code or "",
                                            user.discreet))
                 await db.flush()
@@ -357,9 +362,15 @@ class Broadcaster:
             if not await self._still_sending(broadcast_id):
                 return  # cancelled: the rest go back to pending and are never sent
             await limiter.wait()
-            outcomes[item.row_id] = await self._send_one(content, item)
+            outcome = await self._send_one(content, item)
+            outcomes[item.row_id] = outcome
+            # Settled at once, not at the end of the batch: a crash now leaves no sent message
+            # looking "in flight".
+            await self._record(broadcast_id, [item], {item.row_id: outcome})
 
     async def _send_one(self, content: Content, item: Claimed) -> str:
+        if not await self._mark_in_flight(item.row_id):
+            return DeliveryStatus.UNKNOWN  # another pass settled it meanwhile: leave it alone
         try:
             delivered = await self.delivery.send_to_user(
                 item.user_id, lambda: notification_replies(content, discreet_on=item.discreet))
@@ -370,6 +381,17 @@ class Broadcaster:
             return DeliveryStatus.UNKNOWN
         return DeliveryStatus.SENT if delivered else DeliveryStatus.SKIPPED
 
+    async def _mark_in_flight(self, row_id: int) -> bool:
+        """This one row becomes "sending", committed before its message leaves: a crash from here
+        on leaves exactly this row in doubt."""
+        async with self.sessionmaker() as db, db.begin():
+            result = await db.execute(
+                update(BroadcastDelivery)
+                .where(BroadcastDelivery.id == row_id,
+                       BroadcastDelivery.status == DeliveryStatus.CLAIMED)
+                .values(status=DeliveryStatus.SENDING, updated_at=self.now()))
+        return bool(result.rowcount)
+
     async def _still_sending(self, broadcast_id: int) -> bool:
         async with self.sessionmaker() as db:
             status = (await db.execute(select(Broadcast.status)
@@ -378,8 +400,8 @@ class Broadcaster:
 
     async def _record(self, broadcast_id: int, batch: list[Claimed],
                       outcomes: dict[int, str]) -> None:
-        """Write what happened. Only rows still "sending" change: a row a later pass already
-        settled keeps its status."""
+        """Write what happened. Only rows this pass still holds ("claimed", or "sending" once
+        tried) change: a row a later pass already settled keeps its status."""
         now = self.now()
         sent_by_region: dict[str, int] = {}
         async with self.sessionmaker() as db, db.begin():
@@ -387,7 +409,8 @@ class Broadcaster:
             for item in batch:
                 outcome = outcomes.get(item.row_id)
                 row = await db.get(BroadcastDelivery, item.row_id)
-                if row is None or row.status != DeliveryStatus.SENDING:
+                if row is None or row.status not in (DeliveryStatus.CLAIMED,
+                                                     DeliveryStatus.SENDING):
                     continue
                 row.updated_at = now
                 if outcome is None:

@@ -133,7 +133,8 @@ class BroadcastStatus(StrEnum):
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
-    SENDING = "sending"  # claimed; if we crash here the outcome is unknown and we never resend
+    CLAIMED = "claimed"  # taken by a sending pass, not tried yet: safe to send after a crash
+    SENDING = "sending"  # being sent right now; after a crash the outcome is unknown: never resent
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -204,7 +204,7 @@ async def view_broadcast(ctx: Ctx) -> list[Reply]:
 
 async def progress_screen(ctx: Ctx, broadcast: Broadcast) -> Reply:
     counts = await progress(ctx.db, broadcast.id)
-    left = counts["pending"] + counts["sending"]
+    left = counts["pending"] + counts["claimed"] + counts["sending"]
     tz = await queries.region_timezone(ctx.db, broadcast.region_code or (
         (await scope_regions(ctx)) or [None])[0])
     lines = [_("Broadcast #{id}: {status}", id=broadcast.id,
