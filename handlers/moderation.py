@@ -14,7 +14,7 @@ from bot.types import Button, Reply
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
 from db.reference import REGION_NAMES
-from handlers import mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
+from handlers import mod_contacts, mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
 from handlers.base import Ctx, Route
 from handlers.mod_scope import no_org, not_found
 from handlers.ui import screen
@@ -32,7 +32,7 @@ async def staff_menu(ctx: Ctx) -> Reply:
             [Button(_("Committed employers"), "emp")]]
     if ctx.user.role in COORDINATOR_ROLES:
         rows.append([Button(_("Team and invites"), "team"), Button(_("Figures"), "mod:rep")])
-        rows.append([Button(_("Broadcasts"), "bc")])
+        rows.append([Button(_("Broadcasts"), "bc"), Button(_("Help contacts"), "hc")])
     return screen("\n".join(lines), *rows)
 
 
@@ -94,4 +94,5 @@ ROUTES = [
     *mod_posts.ROUTES,
     *mod_handoffs.ROUTES,
     *mod_forms.ROUTES,
+    *mod_contacts.ROUTES,
 ]
