@@ -295,9 +295,12 @@ async def choose_region(ctx: Ctx) -> list[Reply]:
         ctx.args = ("aud", data["aud"])
         return [Reply(_("Please choose one of the buttons."))] + await choose_audience(ctx)
     data["reg"] = code
-    rows = [[Button(_(label), f"bc:top:{key}")] for key, label in TOPICS.items()]
-    return [screen(_("What is it about? Only people who asked for this topic get it."), *rows,
-                   back=f"bc:aud:{data['aud']}")]
+    return [screen(_("What is it about? Only people who asked for this topic get it."),
+                   *topic_rows(), back=f"bc:aud:{data['aud']}")]
+
+
+def topic_rows() -> list[list[Button]]:
+    return [[Button(_(label), f"bc:top:{key}")] for key, label in TOPICS.items()]
 
 
 async def choose_topic(ctx: Ctx) -> list[Reply]:
@@ -307,8 +310,7 @@ async def choose_topic(ctx: Ctx) -> list[Reply]:
     if not data.get("reg"):
         return no_draft()
     if topic not in TOPICS:
-        return [screen(_("Please choose one of the buttons."),
-                       *[[Button(_(label), f"bc:top:{key}")] for key, label in TOPICS.items()],
+        return [screen(_("Please choose one of the buttons."), *topic_rows(),
                        back=f"bc:reg:{data['reg']}")]
     data["top"] = topic
     return [language_screen(data, _("Which language do you write first? People whose language "

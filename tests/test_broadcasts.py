@@ -19,12 +19,11 @@ from db.models import (
     Broadcast,
     BroadcastDelivery,
     BroadcastStatus,
-    Organisation,
-    OrganisationRegion,
     User,
 )
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock
+from tests.test_moderation import make_org
 
 
 class RecordingSender:
@@ -61,16 +60,6 @@ def sender(rt: Runtime) -> RecordingSender:
     fake = RecordingSender()
     rt.add_sender(fake)
     return fake
-
-
-async def make_org(rt: Runtime, slug: str, regions: Sequence[str]) -> int:
-    async with rt.sessionmaker() as db, db.begin():
-        org = Organisation(slug=slug, name=f"Centre {slug}")
-        db.add(org)
-        await db.flush()
-        for code in regions:
-            db.add(OrganisationRegion(org_id=org.id, region_code=code))
-        return org.id
 
 
 async def update_user(rt: Runtime, chat: ChatDriver, **values: object) -> None:
