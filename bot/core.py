@@ -197,8 +197,7 @@ class Core:
     async def _dispatch(self, ctx: Ctx) -> list[Reply]:
         inbound = ctx.inbound
         if inbound.action is not None and not is_valid_action(inbound.action):
-            return [screen(_("That button is not valid any more. Here is the main menu."))] + \
-                await self._fallback.handler(ctx)
+            return await self._fallback.handler(ctx)  # it says the button is not valid any more
         if inbound.text is not None and len(inbound.text) > MAX_TEXT_CHARS:
             return [screen(_("That message is too long. Please write at most {limit} characters.",
                              limit=MAX_TEXT_CHARS))]
