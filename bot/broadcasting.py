@@ -262,15 +262,18 @@ class Broadcaster:
         """Create one delivery row per eligible person, in committed chunks by user id, so that
         a crash half-way resumes after the last committed id. Then scheduled -> sending."""
         added = 0
+        async with self.sessionmaker() as db:
+            # Resume after the last row committed before a crash; from then on the scan moves by
+            # the last user READ (not the last one added: a chunk may add nobody).
+            after = (await db.execute(
+                select(func.max(BroadcastDelivery.user_id))
+                .where(BroadcastDelivery.broadcast_id == broadcast_id))).scalar() or ""
         while True:
             async with self.sessionmaker() as db, db.begin():
                 broadcast = await db.get(Broadcast, broadcast_id)
                 if broadcast is None or broadcast.status != BroadcastStatus.SCHEDULED:
                     return added  # cancelled meanwhile
                 regions = await target_regions(db, broadcast)
-                after = (await db.execute(
-                    select(func.max(BroadcastDelivery.user_id))
-                    .where(BroadcastDelivery.broadcast_id == broadcast_id))).scalar() or ""
                 rows = list(await db.execute(_audience_query(broadcast, regions, after))) \
                     if regions else []
                 now = self.now()
@@ -280,6 +283,8 @@ class Broadcaster:
                 if values:
                     await db.execute(insert(BroadcastDelivery), values)
                     added += len(values)
+                if rows:
+                    after = rows[-1][0]
                 if len(rows) < MATERIALISE_CHUNK:
                     await db.execute(
                         update(Broadcast).where(Broadcast.id == broadcast_id,
@@ -302,7 +307,7 @@ class Broadcaster:
         return sent
 
     async def _claim(self, broadcast_id: int) -> tuple[list[Claimed], Content | None]:
-        """Mark the next due rows "sending" and COMMIT before anything is sent. Rows of women in
+        """Mark the next due rows "claimed" and COMMIT before anything is sent. Rows of women in
         their quiet hours wait (not_before); rows of people no longer eligible are skipped."""
         claimed: list[Claimed] = []
         async with self.sessionmaker() as db, db.begin():

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 
 from bot.broadcasting import Broadcaster
 from bot.crypto import AddressVault
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.types import Reply
 from db.models import (
@@ -160,3 +160,29 @@ async def test_killed_half_way_and_restarted_reaches_everyone_once(
     assert impact == len(sent)
     assert sum(recorder.received.values()) == len(sent) + sum(
         recorder.received[a] for a in unknown)
+
+
+async def test_a_long_run_of_people_without_the_topic_does_not_stall_materialising(
+        rt: Runtime, clock: FakeClock) -> None:
+    """1,500 people who did not ask for the topic come first (by id); the three who did must still
+    get a delivery row, and the pass must end."""
+    from bot.broadcasting import MATERIALISE_CHUNK
+
+    async with rt.sessionmaker() as db, db.begin():
+        org = Organisation(slug="long", name="Long run")
+        db.add(org)
+        await db.flush()
+        db.add(OrganisationRegion(org_id=org.id, region_code="milan"))
+        rows = [user_row(rt.vault, f"a{i:05d}", topics=[]) for i in range(MATERIALISE_CHUNK + 500)]
+        rows += [user_row(rt.vault, f"z{i:05d}") for i in range(3)]  # ids sort after the a-s
+        await db.execute(insert(User), rows)
+        broadcast = Broadcast(org_id=org.id, audience="participants", region_code="milan",
+                              topic="trainings", texts={"en": "Training"}, base_language="en",
+                              status=BroadcastStatus.SCHEDULED, scheduled_at=clock())
+        db.add(broadcast)
+        await db.flush()
+        broadcast_id = broadcast.id
+    added = await asyncio.wait_for(Broadcaster.for_runtime(rt).materialise(broadcast_id), 60)
+    assert added == 3
+    async with rt.sessionmaker() as db:
+        assert (await db.get(Broadcast, broadcast_id)).status == BroadcastStatus.SENDING
