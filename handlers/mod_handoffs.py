@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 
 from bot.i18n import _, data_text, format_clock, format_when
 from bot.types import Button, Reply
@@ -47,6 +47,8 @@ def handoff_scope(user: User):  # noqa: ANN202 - an SQL expression
     """Her organisation's requests, and talk requests of the regions it serves."""
     if user.role == Role.ADMIN and user.org_id is None:
         return Handoff.id.is_not(None)
+    if user.org_id is None:
+        return false()  # staff whose organisation is gone see no woman's request
     regions = select(OrganisationRegion.region_code).where(
         OrganisationRegion.org_id == user.org_id)
     return or_(Handoff.org_id == user.org_id,

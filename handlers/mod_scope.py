@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
@@ -25,6 +25,8 @@ def in_scope(user: User, org_id: int | None) -> bool:
 def scope_filter(user: User, column: Any) -> ColumnElement[bool]:
     if user.role == Role.ADMIN and user.org_id is None:
         return true()
+    if user.org_id is None:
+        return false()  # `column == None` would be IS NULL: rows of nobody, i.e. of everybody
     return column == user.org_id
 
 

@@ -183,3 +183,25 @@ async def test_forged_handoff_payloads(rt: Runtime, payload: str) -> None:
     assert "not yours" in mod.text or "not available" in mod.text or "not possible" in mod.text
     async with rt.sessionmaker() as db:
         assert (await db.execute(select(Handoff.status))).scalar_one() == "open"
+
+
+async def test_staff_without_an_organisation_see_no_request(rt: Runtime) -> None:
+    """If her organisation is gone (org_id set to NULL), a moderator must not see every talk
+    request of every region: `org_id == NULL` would match all of them."""
+    from sqlalchemy import update as sql_update
+
+    from db.models import User
+
+    _her, mod, _her_id, hid = await setup(rt)  # a talk request, org_id NULL
+    async with rt.sessionmaker() as db, db.begin():
+        await db.execute(sql_update(User).where(User.id == (await user_row(rt, mod)).id)
+                         .values(org_id=None))
+    await mod.press("mod:ho", must_exist=False)
+    assert "Iris-1234" not in mod.text
+    await mod.press(f"mod:ho:{hid}", must_exist=False)
+    assert "Iris-1234" not in mod.text
+    await mod.press(f"ho:take:{hid}", must_exist=False)
+    async with rt.sessionmaker() as db:
+        from db.models import Handoff
+
+        assert (await db.get(Handoff, hid)).status == "open"
