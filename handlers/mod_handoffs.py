@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, false, or_, select, update
 
 from bot.i18n import _, data_text, format_clock, format_when
+from bot.notify import in_quiet_hours
 from bot.types import Button, Reply
 from db import queries
 from db.models import (
@@ -206,13 +207,31 @@ async def begin_writing(ctx: Ctx, handoff: Handoff, *, anyway: bool) -> list[Rep
 
 
 async def close_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
-    handoff.status = HandoffStatus.CLOSED
-    handoff.updated_at = ctx.now()
+    # Conditional, like taking it: she may have withdrawn the request at this very moment.
+    closed = await ctx.db.execute(
+        update(Handoff).where(Handoff.id == handoff.id,
+                              Handoff.status.in_((HandoffStatus.OPEN, HandoffStatus.TAKEN)))
+        .values(status=HandoffStatus.CLOSED, updated_at=ctx.now()))
+    if not closed.rowcount:
+        await ctx.db.refresh(handoff)
+        return [await handoff_screen(ctx, handoff,
+                                     _("That is not possible for this request now."))]
+    await ctx.db.refresh(handoff)
     await queries.audit(ctx.db, ctx.user, "handoff_close", "handoff", handoff.id)
     ctx.send_to(handoff.user_id, lambda: [Reply(
         _("Your conversation with the caseworker has ended. You can ask for contact again at "
-          "any time from the menu."), buttons=((Button(_("Main menu"), "menu"),),))])
+          "any time from the menu."), buttons=((Button(_("Main menu"), "menu"),),))],
+        notification=await _may_ring(ctx, handoff.user_id))
     return [await handoff_screen(ctx, handoff, _("The request is closed. She was told neutrally."))]
+
+
+async def _may_ring(ctx: Ctx, user_id: str) -> bool:
+    """False during her quiet hours: the message then arrives without a sound (DESIGN 2.5)."""
+    her = await ctx.db.get(User, user_id)
+    if her is None:
+        return False
+    tz = await queries.region_timezone(ctx.db, her.region_code)
+    return not in_quiet_hours(her, ctx.now(), tz)
 
 
 async def act_on_handoff(ctx: Ctx) -> list[Reply]:
@@ -256,7 +275,8 @@ async def relay_to_her(ctx: Ctx) -> list[Reply]:
         ctx.session.reset()
         return [await handoff_screen(ctx, handoff, _("She cannot receive messages any more. "
                                                      "Your message was not sent."))]
-    ctx.send_to(handoff.user_id, relay_builder(handoff.id, text, discreet=her.discreet))
+    ctx.send_to(handoff.user_id, relay_builder(handoff.id, text, discreet=her.discreet),
+                notification=await _may_ring(ctx, her.id))
     handoff.updated_at = ctx.now()
     late = await outside_safe_hours(ctx, handoff)
     note = _("Sent to {name}.", name=handoff.pseudonym)

@@ -24,6 +24,7 @@ class Outbox:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.items: list[tuple[str, list[Reply]]] = []
+        self.rings: list[tuple[str, bool]] = []  # (user id, whether it may make a sound)
         rt.core.deliver = self.deliver
 
     async def deliver(self, item: Outgoing) -> None:
@@ -35,6 +36,7 @@ class Outbox:
             lang = user.language if user else "en"
         with use_language(lang):
             self.items.append((item.user_id, list(item.build())))
+        self.rings.append((item.user_id, item.notification))
 
     async def to(self, user_id: str) -> list[Reply]:
         await self.rt.core.drain()
@@ -205,3 +207,37 @@ async def test_staff_without_an_organisation_see_no_request(rt: Runtime) -> None
         from db.models import Handoff
 
         assert (await db.get(Handoff, hid)).status == "open"
+
+
+async def test_relay_and_close_are_silent_in_her_quiet_hours(rt: Runtime) -> None:
+    from sqlalchemy import update as sql_update
+
+    from db.models import User
+
+    outbox = Outbox(rt)
+    _her, mod, her_id, hid = await setup(rt)
+    async with rt.sessionmaker() as db, db.begin():  # START is 10:00 in Milan: quiet all day
+        await db.execute(sql_update(User).where(User.id == her_id)
+                         .values(quiet_start=0, quiet_end=23))
+    await mod.press(f"ho:take:{hid}", must_exist=False)
+    await mod.press(f"ho:write:{hid}")
+    await mod.say("Hello")
+    await mod.press(f"ho:closeok:{hid}", must_exist=False)
+    await outbox.to(her_id)
+    rings = [ring for uid, ring in outbox.rings if uid == her_id]
+    assert len(rings) == 2 and not any(rings)
+
+
+async def test_closing_a_request_she_just_withdrew_changes_nothing(rt: Runtime) -> None:
+    from sqlalchemy import update as sql_update
+
+    outbox = Outbox(rt)
+    _her, mod, her_id, hid = await setup(rt)
+    await mod.press(f"ho:take:{hid}", must_exist=False)
+    async with rt.sessionmaker() as db, db.begin():
+        await db.execute(sql_update(Handoff).where(Handoff.id == hid).values(status="withdrawn"))
+    await mod.press(f"ho:closeok:{hid}", must_exist=False)
+    assert "not possible" in mod.text
+    async with rt.sessionmaker() as db:
+        assert (await db.get(Handoff, hid)).status == "withdrawn"
+    assert await outbox.to(her_id) == []
