@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, data_text, format_day, format_when, ngettext
+from bot.notify import in_quiet_hours
 from bot.types import Button, Reply
 from db import queries
 from db.models import (
@@ -21,10 +22,14 @@ from db.models import (
     PostStatus,
     Signup,
     SignupStatus,
+    User,
     Vacancy,
 )
-from db.reference import HOURS, REGION_NAMES, SECTORS
+from db.queries import meetups as mq
+from db.reference import HOURS, REGION_NAMES
 from handlers.base import Ctx, Route
+from handlers.meetups import places_left_text, promote_waiting
+from handlers.mod_employers import sector_choices
 from handlers.mod_forms import Field, Form, parse_value, start_form
 from handlers.mod_scope import PAGE, in_scope, no_org, not_found, org_region_codes, scope_filter
 from handlers.ui import pager, screen
@@ -48,10 +53,6 @@ async def employer_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, s
 async def region_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
     codes = await org_region_codes(ctx.db, ctx.user.org_id)
     return [(c, _(REGION_NAMES.get(c, c))) for c in codes]
-
-
-async def sector_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(k, _(v)) for k, v in SECTORS.items()]
 
 
 async def hours_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
@@ -96,8 +97,7 @@ def meetup_text(m: Meetup, tz: str, confirmed: int, *, show_place: bool) -> str:
              ngettext("{n} minute", "{n} minutes", m.duration_minutes)]
     if m.description:
         lines.append(data_text(m.description))
-    lines.append(ngettext("{n} place left", "{n} places left", left) if left
-                 else _("Full: you can join the waiting list."))
+    lines.append(places_left_text(left))
     if show_place:
         lines.append(_("Where: {place}", place=data_text(m.place)))
     return "\n".join(lines)
@@ -336,14 +336,9 @@ MEETUP_FORM = Form(
 )
 
 
-async def _confirmed(ctx: Ctx, meetup_id: int) -> int:
-    return (await ctx.db.execute(select(func.count(Signup.id)).where(
-        Signup.meetup_id == meetup_id, Signup.status == SignupStatus.CONFIRMED))).scalar_one()
-
-
 async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     tz = await queries.region_timezone(ctx.db, m.region_code)
-    confirmed = await _confirmed(ctx, m.id)
+    confirmed = await mq.confirmed_count(ctx.db, m.id)
     waiting = (await ctx.db.execute(select(func.count(Signup.id)).where(
         Signup.meetup_id == m.id, Signup.status == SignupStatus.WAITING))).scalar_one()
     status = {PostStatus.PUBLISHED: _("Published"), PostStatus.CANCELLED: _("Cancelled")}.get(
@@ -368,11 +363,6 @@ async def _load_meetup(ctx: Ctx) -> Meetup | None:
     return m if m is not None and in_scope(ctx.user, m.org_id) else None
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def manage_meetups(ctx: Ctx) -> list[Reply]:
     """mev, mev:list:<page>, mev:new, mev:show|ed|close|closeok|dup|att|atall|atn:<id>,
     mev:ef:<id>:<field>, mev:at:<id>:<signup id>."""
@@ -387,7 +377,6 @@ async def manage_meetups(ctx: Ctx) -> list[Reply]:
     m = await _load_meetup(ctx)
     if m is None:
         return [not_found()]
-    m.starts_at = _aware(m.starts_at)
     if verb == "show":
         return [await meetup_screen(ctx, m)]
     if verb == "dup":
@@ -423,7 +412,7 @@ async def _list_meetups(ctx: Ctx, page: int) -> list[Reply]:
     for m in found:
         tz = await queries.region_timezone(ctx.db, m.region_code)
         mark = "" if m.status == PostStatus.PUBLISHED else "⏸ "
-        label = f"{mark}{format_day(_aware(m.starts_at).astimezone(ZoneInfo(tz)).date())} · " \
+        label = f"{mark}{format_day(m.starts_at.astimezone(ZoneInfo(tz)).date())} · " \
                 f"{data_text(m.title)}"
         rows.append([Button(label[:60], f"mev:show:{m.id}")])
     text = _("Meetups of your organisation") if found else _("No meetups yet.")
@@ -434,13 +423,16 @@ async def _list_meetups(ctx: Ctx, page: int) -> list[Reply]:
 async def _cancel(ctx: Ctx, m: Meetup) -> list[Reply]:
     m.status = PostStatus.CANCELLED
     await queries.audit(ctx.db, ctx.user, "meetup_cancel", "meetup", m.id)
-    signed = (await ctx.db.execute(select(Signup.user_id).where(Signup.meetup_id == m.id))
-              ).scalars()
-    for user_id in signed:
-        # Neutral words: a lock screen may show them (DESIGN.md 2.5).
-        ctx.send_to(user_id, lambda: [Reply(_("One of your meetups was cancelled. Sorry about "
+    tz = await queries.region_timezone(ctx.db, m.region_code)
+    signed = (await ctx.db.execute(select(User).join(Signup, Signup.user_id == User.id)
+                                   .where(Signup.meetup_id == m.id))).scalars()
+    for user in signed:
+        # Neutral words: a lock screen may show them (DESIGN.md 2.5); during her quiet hours
+        # the message arrives without a sound.
+        ctx.send_to(user.id, lambda: [Reply(_("One of your meetups was cancelled. Sorry about "
                                               "that."), buttons=((Button(
-                                                  _("Peer-group meetups"), "ev"),),))])
+                                                  _("Peer-group meetups"), "ev"),),))],
+                    notification=not in_quiet_hours(user, ctx.now(), tz))
     return [Reply(_("The meetup is cancelled.")), await meetup_screen(ctx, m)]
 
 
@@ -526,7 +518,6 @@ async def attendance_count(ctx: Ctx) -> list[Reply]:
     if m is None or not in_scope(ctx.user, m.org_id):
         ctx.session.reset()
         return [not_found()]
-    m.starts_at = _aware(m.starts_at)
     signups = list((await ctx.db.execute(
         select(Signup).where(Signup.meetup_id == m.id,
                              Signup.status == SignupStatus.CONFIRMED)
@@ -584,19 +575,22 @@ async def edit_value(ctx: Ctx) -> list[Reply]:
         return [not_found()]
     field = _edit_field(str(kind), str(key))
     value, error = parse_value(field, ctx.text, ctx.now().date())
-    if not error and key == "capacity" and value < await _confirmed(ctx, post.id):
+    confirmed = await mq.confirmed_count(ctx.db, post.id) if key == "capacity" else 0
+    if not error and key == "capacity" and value < confirmed:
         error = _("{count} women have already signed up. Please write at least {count}.",
-                  count=await _confirmed(ctx, post.id))
+                  count=confirmed)
     if error:
         return [screen(error + "\n\n" + _(field.prompt), back=f"{kind}:show:{post_id}",
                        menu=False)]
     setattr(post, str(key), date.fromisoformat(value) if key == "expires_on" else value)
+    if isinstance(post, Meetup) and key == "capacity":
+        # New places go to the waiting list first, in order; each promoted woman is told.
+        ctx.outgoing.extend(await promote_waiting(ctx.db, post, ctx.now()))
     await queries.audit(ctx.db, ctx.user, f"{'vacancy' if kind == 'vac' else 'meetup'}_edit",
                         str(kind), post.id)
     ctx.session.reset()
     if isinstance(post, Vacancy):
         return [Reply(_("Saved.")), await vacancy_screen(ctx, post)]
-    post.starts_at = _aware(post.starts_at)
     return [Reply(_("Saved.")), await meetup_screen(ctx, post)]
 
 

@@ -1,6 +1,7 @@
 """Committed employers, vacancies and meetups posted step by step from a phone."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,10 +10,12 @@ from sqlalchemy import func, select
 
 from bot.runtime import Runtime, open_runtime
 from bot.sessions import MemorySessionStore, SessionData
+from bot.types import Reply
 from db.models import Employer, Meetup, Signup, User, Vacancy
 from tests.canary import assert_not_on_disk
 from tests.chat import ChatDriver
 from tests.conftest import make_settings
+from tests.fakes import Outbox
 from tests.test_moderation import (
     add_employer,
     add_meetup,
@@ -396,3 +399,101 @@ async def test_no_participant_data_in_staff_views(rt: Runtime) -> None:
     async with rt.sessionmaker() as db:
         assert (await db.execute(select(func.count(User.id)))).scalar_one() == 2
     assert isinstance(datetime.now(), datetime)
+
+
+class NotingOutbox(Outbox):
+    """The web chat, faked at its boundary: also notes whether each message made a sound."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sound: dict[str, list[bool]] = {}
+
+    async def send(self, address: str, replies: Sequence[Reply], *,
+                   notification: bool) -> list[str]:
+        self.sound.setdefault(address, []).append(notification)
+        return await super().send(address, replies, notification=notification)
+
+
+async def set_quiet_hours(rt: Runtime, chat: ChatDriver, start: int, end: int) -> None:
+    async with rt.sessionmaker() as db, db.begin():
+        user = await db.get(User, (await user_row(rt, chat)).id)
+        assert user is not None
+        user.quiet_start, user.quiet_end = start, end
+
+
+async def signup_statuses(rt: Runtime, meetup_id: int) -> list[str]:
+    async with rt.sessionmaker() as db:
+        return list((await db.execute(select(Signup.status).where(Signup.meetup_id == meetup_id)
+                                      .order_by(Signup.id))).scalars())
+
+
+async def test_more_places_go_to_the_waiting_list(rt: Runtime) -> None:
+    box = Outbox()
+    rt.add_sender(box)
+    org = await make_org(rt)
+    mid = await add_meetup(rt, org, days=2, capacity=1)
+    first, second, third = ChatDriver(rt.core), ChatDriver(rt.core), ChatDriver(rt.core)
+    for her in (first, second, third):
+        await her.onboard()
+    await first.press(f"ev:join:{mid}", must_exist=False)
+    await second.press(f"ev:wait:{mid}", must_exist=False)
+    await third.press(f"ev:wait:{mid}", must_exist=False)
+    assert await signup_statuses(rt, mid) == ["confirmed", "waiting", "waiting"]
+    mod = await staff(rt, "moderator", org)
+    await mod.press(f"mev:ed:{mid}", must_exist=False)
+    await mod.press(f"mev:ef:{mid}:capacity")
+    await mod.say("2")
+    # The new place goes to the first woman waiting, and the screen counts her.
+    assert "Signed up: 2 of 2. Waiting: 1." in mod.text
+    assert await signup_statuses(rt, mid) == ["confirmed", "confirmed", "waiting"]
+    await rt.core.drain()
+    told = box.take(second.address)
+    assert len(told) == 1 and told[0].has_action(f"ev:show:{mid}")
+    assert "Room 2" not in told[0].text  # discreet: no place on the lock screen
+    assert box.take(third.address) == [] and box.take(first.address) == []
+    await second.press(f"ev:show:{mid}", must_exist=False)
+    assert "Room 2, Via Roma 1" in second.text
+    # Lowering below the confirmed count is still refused and promotes nobody.
+    await mod.press(f"mev:ef:{mid}:capacity", must_exist=False)
+    await mod.say("1")
+    assert "2 women have already signed up" in mod.text
+    assert await signup_statuses(rt, mid) == ["confirmed", "confirmed", "waiting"]
+
+
+async def test_capacity_edit_with_nobody_waiting_sends_nothing(rt: Runtime) -> None:
+    box = Outbox()
+    rt.add_sender(box)
+    org = await make_org(rt)
+    mid = await add_meetup(rt, org, days=2, capacity=1)
+    her = ChatDriver(rt.core)
+    await her.onboard()
+    await her.press(f"ev:join:{mid}", must_exist=False)
+    mod = await staff(rt, "moderator", org)
+    await mod.press(f"mev:ef:{mid}:capacity", must_exist=False)
+    await mod.say("5")
+    assert "Signed up: 1 of 5. Waiting: 0." in mod.text
+    await rt.core.drain()
+    assert box.sent == {}
+
+
+async def test_cancelled_meetup_message_is_silent_in_her_quiet_hours(rt: Runtime) -> None:
+    box = NotingOutbox()
+    rt.add_sender(box)
+    org = await make_org(rt)
+    mid = await add_meetup(rt, org, days=2)
+    # It is 10:00 in Milan: one woman's quiet hours are 09-12, the other's 21-08.
+    sleeping, awake = ChatDriver(rt.core), ChatDriver(rt.core)
+    for her in (sleeping, awake):
+        await her.onboard()
+        await her.press(f"ev:join:{mid}", must_exist=False)
+    await set_quiet_hours(rt, sleeping, 9, 12)
+    await set_quiet_hours(rt, awake, 21, 8)
+    mod = await staff(rt, "moderator", org)
+    await mod.press(f"mev:closeok:{mid}", must_exist=False)
+    assert "The meetup is cancelled." in mod.text
+    await rt.core.drain()
+    assert box.sound == {sleeping.address: [False], awake.address: [True]}
+    for her in (sleeping, awake):
+        told = box.take(her.address)
+        assert len(told) == 1 and "was cancelled" in told[0].text
+        assert "Room 2" not in told[0].text
