@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,10 +47,6 @@ def hash_code(raw: str) -> str:
 def new_code() -> str:
     raw = "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
     return "-".join(raw[i:i + 4] for i in range(0, CODE_LENGTH, 4))
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def create_invite(db: AsyncSession, *, role: str, org_id: int | None, now: datetime,
@@ -107,7 +103,7 @@ async def redeem_invite(ctx: Ctx) -> list[Reply]:
     if invite.used_at is not None:
         return await _refuse(ctx, _("This invite code was already used. Please ask for a new "
                                     "one."))
-    if aware(invite.expires_at) <= ctx.now():
+    if invite.expires_at <= ctx.now():
         return await _refuse(ctx, _("This invite code has expired. Please ask for a new one."))
     claimed = await ctx.db.execute(
         update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
