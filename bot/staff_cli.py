@@ -196,21 +196,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 async def make_report(settings: Settings, start: date, end: date, out: Path,
                       org_slug: str | None = None) -> list[Path]:
-    from sqlalchemy import select
-
     from bot.report import collect, write_reports
-    from db.models import Organisation
 
     engine, factory = await _prepared(settings)
     try:
         async with factory() as db, db.begin():
-            org_id = None
-            if org_slug:
-                org_id = (await db.execute(select(Organisation.id).where(
-                    Organisation.slug == org_slug))).scalar_one_or_none()
-                if org_id is None:
-                    raise LookupError(f"no organisation with slug {org_slug!r}")
-            reports = await collect(db, start, end, org_id)
+            reports = await collect(db, start, end, await _org_id(db, org_slug))
     finally:
         await engine.dispose()
     return write_reports(reports, out, start, end)
