@@ -20,6 +20,7 @@ from bot.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
 from db import queries
 from db.models import User
 from handlers.base import MAX_TEXT_CHARS, Ctx, Route, Services
+from handlers.exit import cover_message
 from handlers.ui import EXIT_ACTION, screen, with_exit
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ class RoutingTable:
 
     def match(self, inbound: Inbound, session: SessionData) -> tuple[Route | None, tuple[str, ...]]:
         if inbound.action is not None:
-            if inbound.action in self.commands:
-                return self.commands[inbound.action], ()
             head, *rest = inbound.action.split(":")
             if head in self.prefixes:
                 return self.prefixes[head], tuple(rest)
@@ -133,6 +132,11 @@ class Core:
                 outcome = await self._transaction(inbound, key, session)
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
+            if self._is_exit(inbound):
+                # The way out must work even when the database does not: end the session and let
+                # the channel erase what it can (queued deletions run once the database is back).
+                await self._store.drop(key)
+                return Outcome(replies=[cover_message()], exit=True)
             outcome = Outcome(replies=[screen(
                 _("Sorry, something went wrong on our side. Nothing was changed. "
                   "Please try again in a moment."))])

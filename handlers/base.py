@@ -77,7 +77,7 @@ class Ctx:
 class Route:
     """One row of the routing table. Exactly one of command, prefix or state is set.
 
-    - command: '/start' — matched on typed text (first word) or an identical action.
+    - command: '/start' — matched on typed text (its first word).
     - prefix: 'job' — matched on actions 'job' and 'job:...'; args are the parts after it.
     - state: a session state — matched on typed text while the session is in that state.
     roles: who may reach the handler; checked by the core against the database row.

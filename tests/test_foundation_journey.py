@@ -135,3 +135,28 @@ async def test_quick_exit_makes_tracked_messages_due(chat: ChatDriver, rt: Runti
         due = (await db.execute(select(func.count()).select_from(MessageRef)
                                 .where(MessageRef.delete_at <= clock.now))).scalar_one()
         assert due == 1
+
+
+async def test_quick_exit_works_even_when_the_database_fails(chat: ChatDriver, rt: Runtime
+                                                             ) -> None:
+    """The way out must not depend on the database: with it unreachable, ✖ and the exit word
+    still end the session and leave only the neutral cover message."""
+    from sqlalchemy.exc import OperationalError
+
+    await chat.onboard()
+    working = rt.core._sessionmaker  # noqa: SLF001 - breaking the database on purpose
+
+    def broken() -> object:
+        raise OperationalError("connect", {}, Exception("database is down"))
+
+    rt.core._sessionmaker = broken  # noqa: SLF001
+    try:
+        out = await chat.press("help")
+        assert not out.exit and "something went wrong" in out.replies[0].text
+        for inbound in ("exit", "/exit"):
+            out = await chat.say(inbound)
+            assert out.exit is True and len(out.replies) == 1
+        out = await chat.press("exit", must_exist=False)
+        assert out.exit is True
+    finally:
+        rt.core._sessionmaker = working  # noqa: SLF001
