@@ -82,6 +82,9 @@ def safety_screen(ctx: Ctx) -> Reply:
 
 async def accept_safety(ctx: Ctx) -> list[Reply]:
     """safe:ok — she read the notice; ask the region once, then the deep link or the menu."""
+    if ctx.session.state != StartState.SAFETY:
+        # Only from the notice itself: a forged or stale button must not skip it.
+        return [language_screen(ctx)] if not ctx.user.onboarded else [safety_screen(ctx)]
     if not ctx.user.onboarded or not ctx.user.region_code:
         return [await region_screen(ctx)]
     return await land(ctx)
@@ -103,6 +106,8 @@ async def show_regions(ctx: Ctx) -> list[Reply]:
 async def choose_region(ctx: Ctx) -> list[Reply]:
     """region:<code>: remember the region; the first time, she is now set up."""
     code = ctx.args[0] if ctx.args else ""
+    if not ctx.user.onboarded and ctx.session.state != StartState.REGION:
+        return [language_screen(ctx)]  # set-up goes language -> notice -> region, in that order
     if await queries.region(ctx.db, code) is None:
         return [await region_screen(ctx)]
     ctx.user.region_code = code

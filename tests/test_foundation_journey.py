@@ -160,3 +160,16 @@ async def test_quick_exit_works_even_when_the_database_fails(chat: ChatDriver, r
         assert out.exit is True
     finally:
         rt.core._sessionmaker = working  # noqa: SLF001
+
+
+@pytest.mark.parametrize("forged", ["region:milan", "safe:ok"])
+async def test_set_up_cannot_skip_the_language_or_the_safety_notice(rt: Runtime, forged: str
+                                                                    ) -> None:
+    chat = ChatDriver(rt.core)
+    await chat.press(forged, must_exist=False)  # as a very first message
+    assert any(a.startswith("lang:") for a in chat.actions())
+    await chat.press("lang:en", must_exist=False)
+    await chat.press("region:milan", must_exist=False)  # before the notice was accepted
+    async with rt.sessionmaker() as db:
+        user = (await db.execute(select(User))).scalar_one()
+        assert not user.onboarded and user.region_code is None
