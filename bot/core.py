@@ -19,7 +19,7 @@ from bot.sessions import SessionData, SessionStore
 from bot.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
 from db import queries
 from db.models import User
-from handlers.base import MAX_TEXT_CHARS, Ctx, Route, Services
+from handlers.base import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Route, Services
 from handlers.exit import cover_message
 from handlers.ui import EXIT_ACTION, screen, with_exit
 
@@ -121,15 +121,16 @@ class Core:
 
     async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
         session = await self._store.load(key)
+        confirming = session.data.pop(ONE_STEP_KEY, None)  # for this update only
         try:
             try:
-                outcome = await self._transaction(inbound, key, session)
+                outcome = await self._transaction(inbound, key, session, confirming)
             except _StaleConnection:
                 # A pooled connection the server closed (a restart, an idle time-out) fails on
                 # its first statement, before any handler ran; the pool is then refreshed. Once
                 # more on a fresh connection: cheaper than pinging on every checkout.
                 log.info("database connection was stale; retrying the update once")
-                outcome = await self._transaction(inbound, key, session)
+                outcome = await self._transaction(inbound, key, session, confirming)
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
             if self._is_exit(inbound):
@@ -149,7 +150,8 @@ class Core:
             self._spawn(item)
         return self._finish(outcome)
 
-    async def _transaction(self, inbound: Inbound, key: str, session: SessionData) -> Outcome:
+    async def _transaction(self, inbound: Inbound, key: str, session: SessionData,
+                           confirming: str | None) -> Outcome:
         outcome = Outcome()
         # The session begins on its first statement; leaving the block without the commit (an
         # exception) closes it, which rolls back. One trip into SQLAlchemy's greenlet fewer
@@ -163,7 +165,8 @@ class Core:
                 raise
             set_language(user.language)
             ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
-                      services=self.services, is_new_user=is_new)
+                      services=self.services, is_new_user=is_new,
+                      confirming=confirming)
             outcome.replies = await self._dispatch(ctx)
             outcome.exit = ctx.exit_requested
             outcome.user_id = user.id

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Ctx"], Awaitable[list[Reply]]]
 
 MAX_TEXT_CHARS = 2000
+ONE_STEP_KEY = "_confirm"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Ctx:
     is_new_user: bool = False
     outgoing: list[Outgoing] = field(default_factory=list)
     exit_requested: bool = False
+    # What the previous screen asked to confirm (`expect_next`); the core hands it to this update
+    # only, so a confirmation counts solely on the very next step, never after other screens.
+    confirming: str | None = None
     # Set by the core: run the route of another action in this same update (deep links, redirects).
     goto: Callable[[str], Awaitable[list[Reply]]] | None = None
 
@@ -60,6 +64,10 @@ class Ctx:
         """Queue replies for someone else, delivered only after the transaction commits.
         `build` runs later under the recipient's language: call _() inside it, not here."""
         self.outgoing.append(Outgoing(user_id, build, notification))
+
+    def expect_next(self, what: str) -> None:
+        """This screen asks to confirm `what`: only the next update sees it in `confirming`."""
+        self.session.data[ONE_STEP_KEY] = what
 
     def request_exit(self) -> None:
         self.exit_requested = True

@@ -14,7 +14,6 @@ from handlers.ui import screen
 
 log = logging.getLogger(__name__)
 
-CONFIRM_KEY = "forget_confirm"
 
 
 async def forget_me(ctx: Ctx) -> list[Reply]:
@@ -23,7 +22,7 @@ async def forget_me(ctx: Ctx) -> list[Reply]:
         return [screen(_("Staff accounts are removed by a coordinator of your organisation."),
                        back="set")]
     verb = ctx.args[0] if ctx.args and ctx.inbound.action is not None else ""
-    if verb == "yes" and len(ctx.args) == 1 and ctx.session.data.get(CONFIRM_KEY) is True:
+    if verb == "yes" and len(ctx.args) == 1 and ctx.confirming == "forget":
         return await erase_me(ctx)
     if verb not in ("", "yes"):
         return [Reply(_("That button is not valid any more.")), confirm_screen(ctx)]
@@ -31,9 +30,10 @@ async def forget_me(ctx: Ctx) -> list[Reply]:
 
 
 def confirm_screen(ctx: Ctx) -> Reply:
-    # Only a "yes" pressed on this very screen counts: a forged payload alone erases nothing.
+    # Only a "yes" pressed right after this screen counts: a forged payload, or a stale one
+    # after other screens, erases nothing.
     ctx.session.reset()
-    ctx.session.data[CONFIRM_KEY] = True
+    ctx.expect_next("forget")
     text = "\n\n".join([
         _("Forget me"),
         _("This deletes everything the bot keeps about you: your settings, your places and "

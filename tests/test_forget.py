@@ -238,3 +238,25 @@ async def test_forget_before_setup(chat: ChatDriver, rt: Runtime) -> None:
     assert out.exit
     async with rt.sessionmaker() as db:
         assert (await db.execute(select(func.count()).select_from(User))).scalar_one() == 0
+
+
+async def test_a_stale_yes_after_other_screens_erases_nothing(rt) -> None:  # noqa: ANN001
+    """The confirmation counts only on the very next step: forget -> help -> forget:yes
+    must not erase her."""
+    from sqlalchemy import func, select
+
+    from db.models import User
+    from tests.chat import ChatDriver
+
+    chat = ChatDriver(rt.core)
+    await chat.onboard()
+    await chat.press("set")
+    await chat.press("forget")
+    for detour in ("help", "job:list:0", "ev:list:0"):
+        await chat.press(detour, must_exist=False)
+        await chat.press("forget:yes", must_exist=False)
+        async with rt.sessionmaker() as db:
+            assert (await db.execute(select(func.count()).select_from(User))).scalar_one() == 1
+        await chat.press("forget", must_exist=False)
+    out = await chat.press("forget:yes")
+    assert out.exit is True
