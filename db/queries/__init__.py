@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEntry, ImpactCount, Region, User
@@ -11,17 +11,20 @@ from db.models import AuditEntry, ImpactCount, Region, User
 
 async def bump(db: AsyncSession, metric: str, *, day: date, org_id: int = 0,
                region_code: str = "", n: int = 1, role: str | None = None) -> None:
-    """Add n to an impact counter (an aggregate: it never names a person)."""
+    """Add n to an impact counter (an aggregate: it never names a person). One atomic upsert:
+    two updates counting at once must not both try to create the row."""
     if role is not None and role != "participant":
         metric = f"{metric}:{role}"
-    key = (ImpactCount.day == day, ImpactCount.org_id == org_id,
-           ImpactCount.region_code == region_code, ImpactCount.metric == metric)
-    result = await db.execute(update(ImpactCount).where(*key)
-                              .values(value=ImpactCount.value + n))
-    if result.rowcount == 0:
-        db.add(ImpactCount(day=day, org_id=org_id, region_code=region_code, metric=metric,
-                           value=n))
-        await db.flush()
+    dialect = db.bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(ImpactCount).values(day=day, org_id=org_id,
+                                                   region_code=region_code, metric=metric, value=n)
+    await db.execute(statement.on_conflict_do_update(
+        index_elements=["day", "org_id", "region_code", "metric"],
+        set_={"value": ImpactCount.value + n}))
 
 
 async def audit(db: AsyncSession, actor: User, action: str, target_type: str = "",
