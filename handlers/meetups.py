@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery import DeliveryFailed
 from bot.i18n import _, data_text, format_when, ngettext
 from bot.jobs import Job
 from bot.notify import discreet, in_quiet_hours
@@ -377,9 +378,19 @@ async def send_reminders(rt: Runtime) -> int:
             continue
         meetup_tz = zones.get(item.meetup.region_code, "Europe/Brussels")
         user, meetup, kind = item.user, item.meetup, item.kind
-        if await rt.delivery.send_to_user(
+        try:
+            delivered = await rt.delivery.send_to_user(
                 user.id,
-                lambda u=user, m=meetup, z=meetup_tz, k=kind: [reminder_reply(u, m, z, k)]):
+                lambda u=user, m=meetup, z=meetup_tz, k=kind: [reminder_reply(u, m, z, k)])
+        except DeliveryFailed as exc:
+            # One woman's failed send must not stop the others. Nothing sent: try next run;
+            # maybe sent (a time-out): keep it claimed, so she never gets it twice.
+            if exc.retry:
+                async with rt.sessionmaker() as db, db.begin():
+                    await db.execute(update(Signup).where(Signup.id == item.signup_id)
+                                     .values({flag.key: False}))
+            continue
+        if delivered:
             sent += 1
     if sent:
         log.info("meetup reminders sent: %d", sent)

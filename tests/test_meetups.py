@@ -453,3 +453,31 @@ async def test_canary_typed_on_meetup_and_job_screens_is_nowhere(
         await chat.say("exit")
     assert_not_on_disk(canary, tmp_path)
     assert_not_logged(canary, caplog_all)
+
+
+async def test_a_failed_reminder_send_does_not_stop_the_others(
+        rt: Runtime, outbox: Outbox, clock: FakeClock) -> None:
+    """The first woman's send fails with nothing sent: the second still gets hers, and the first
+    gets hers on the next run. A send that may have arrived is never repeated."""
+    from bot.delivery import DeliveryFailed
+
+    mid = await make_meetup(rt, starts_in=timedelta(hours=30))
+    first, second, third = (ChatDriver(rt.core) for _ in range(3))
+    for woman in (first, second, third):
+        await woman.onboard()
+        await woman.press(f"ev:join:{mid}", must_exist=False)
+    clock.advance(hours=7)  # 23 h before: the day-before reminders are due
+    failing = {first.address: True, third.address: False}  # address -> retry?
+    real_send = outbox.send
+
+    async def flaky_send(address, replies, *, notification):  # noqa: ANN001, ANN202
+        if address in failing:
+            raise DeliveryFailed("test", retry=failing.pop(address))
+        return await real_send(address, replies, notification=notification)
+
+    outbox.send = flaky_send  # type: ignore[method-assign]
+    assert await send_reminders(rt) == 1
+    assert outbox.take(second.address) and not outbox.take(first.address)
+    assert await send_reminders(rt) == 1
+    assert outbox.take(first.address)
+    assert outbox.take(third.address) == []  # maybe arrived: never sent again
