@@ -86,7 +86,10 @@ async def release_places(db: AsyncSession, user_id: str, now: datetime) -> list[
     await db.execute(delete(Signup).where(Signup.user_id == user_id))
     notices: list[Notice] = []
     for meetup in held:
-        notices += await promote_waiting(db, meetup, now)
+        # Locked as when she cancels herself, so two frees at once cannot promote one woman twice.
+        locked = await mq.get_meetup(db, meetup.id, lock=True)
+        if locked is not None:
+            notices += await promote_waiting(db, locked, now)
     await db.flush()
     return notices
 

@@ -16,7 +16,7 @@ from db.queries import jobs as jq
 from db.queries.jobs import JobFilters
 from db.reference import HOURS, SECTORS
 from handlers.base import Ctx, Route
-from handlers.ui import PAGE_SIZE, check, pager, screen
+from handlers.ui import PAGE_SIZE, check, leave_prompt, pager, screen
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,6 @@ CONTACT_MODES = ("chat", *SAFE_HOURS)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def leave_prompt(ctx: Ctx) -> None:
-    """These screens have no text prompt: a half-answered question elsewhere is abandoned, and
-    whatever she types next gets the calm general answer (nothing of it is kept)."""
-    ctx.session.state = None
-
-
 async def region_today(ctx: Ctx, region_code: str | None) -> date:
     tz = await queries.region_timezone(ctx.db, region_code)
     return ctx.now().astimezone(ZoneInfo(tz)).date()
@@ -110,7 +104,7 @@ def contact_text(handoff: Handoff) -> str:
 
 def refusal(ctx: Ctx, note: str) -> list[Reply]:
     """A missing, forged or expired target: say so, change nothing, offer the way on."""
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     return [screen(note, [Button(_("Jobs near you"), "job:list:0"),
                           Button(_("My requests"), "job:req")])]
 
@@ -121,7 +115,7 @@ def gone(ctx: Ctx) -> list[Reply]:
 
 # -- list and filters --------------------------------------------------------------------------
 async def list_jobs(ctx: Ctx, page: int) -> list[Reply]:
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     filters = load_filters(ctx)
     today = await region_today(ctx, ctx.user.region_code)
     found, has_more = await jq.listing(ctx.db, ctx.user.region_code, today, filters,
@@ -150,7 +144,7 @@ async def list_jobs(ctx: Ctx, page: int) -> list[Reply]:
 
 
 def filters_screen(ctx: Ctx, note: str | None = None) -> Reply:
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     f = load_filters(ctx)
     any_ = _("any")
     rows = [
@@ -198,7 +192,7 @@ async def pick_filter(ctx: Ctx) -> list[Reply]:
     kind = ctx.args[1] if len(ctx.args) > 1 else ""
     if kind not in ("sector", "hours", "lang"):
         return [filters_screen(ctx, _("That button is not valid any more."))]
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     return [picker_screen(ctx, kind)]
 
 
@@ -271,7 +265,7 @@ async def vacancy_text(ctx: Ctx, vacancy: Vacancy) -> str:
 
 
 async def vacancy_page(ctx: Ctx, vacancy: Vacancy, note: str | None = None) -> Reply:
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     text = await vacancy_text(ctx, vacancy)
     asked = await jq.open_request(ctx.db, ctx.user.id, vacancy.id)
     if asked is not None:
@@ -310,7 +304,7 @@ async def ask_contact(ctx: Ctx) -> list[Reply]:
         return gone(ctx)
     if await jq.open_request(ctx.db, ctx.user.id, vacancy.id) is not None:
         return [await vacancy_page(ctx, vacancy, _("You already asked about this job."))]
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     text = "\n\n".join([
         _("A caseworker of the centre will help you apply for “{title}”.",
           title=data_text(vacancy.title)),
@@ -374,7 +368,7 @@ def tell_caseworkers(ctx: Ctx, handoff: Handoff, title: str, caseworkers: list[U
 # -- her requests ------------------------------------------------------------------------------
 async def my_requests(ctx: Ctx, note: str | None = None) -> list[Reply]:
     """job:req — her open job requests, each of which she can withdraw."""
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     found = await jq.my_requests(ctx.db, ctx.user.id)
     head = [note] if note else []
     browse = [Button(_("Jobs near you"), "job:list:0")]
@@ -396,7 +390,7 @@ async def ask_withdraw(ctx: Ctx) -> list[Reply]:
     handoff = await jq.her_request(ctx.db, ctx.user.id, ctx.arg_int(1))
     if handoff is None or handoff.status not in jq.OPEN_STATUSES:
         return await my_requests(ctx, _("This request does not exist or is already closed."))
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     return [screen(_("Do you want to withdraw this request? The caseworker will be told."),
                    [Button(_("Yes, withdraw"), f"job:wdok:{handoff.id}")],
                    [Button(_("No, keep it"), "job:req")], back="job:req")]

@@ -21,7 +21,7 @@ from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Meetup, PostStatus, Signup, SignupStatus, User
 from db.queries import meetups as mq
 from handlers.base import Ctx, Route
-from handlers.ui import PAGE_SIZE, pager, screen
+from handlers.ui import PAGE_SIZE, leave_prompt, pager, screen
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -40,15 +40,9 @@ def region_day(now: datetime, tz: str) -> datetime:
     return now.astimezone(ZoneInfo(tz))
 
 
-def leave_prompt(ctx: Ctx) -> None:
-    """These screens have no text prompt: a half-answered question elsewhere is abandoned, and
-    whatever she types next gets the calm general answer (nothing of it is kept)."""
-    ctx.session.state = None
-
-
 def not_available(ctx: Ctx, note: str) -> list[Reply]:
     """A missing, forged, past or cancelled target: say so, change nothing, offer the list."""
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     return [screen(note, [Button(_("Upcoming meetups"), "ev:list:0"),
                           Button(_("My meetups"), "ev:mine")])]
 
@@ -68,7 +62,7 @@ async def list_meetups(ctx: Ctx, page: int) -> list[Reply]:
     region = ctx.user.region_code
     tz = await queries.region_timezone(ctx.db, region)
     found, has_more = await mq.upcoming(ctx.db, region, now, page=page, size=PAGE_SIZE)
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     mine = [Button(_("My meetups"), "ev:mine")]
     if not found:
         note = (_("There are no more meetups on this list.") if page > 0
@@ -120,7 +114,7 @@ async def meetup_page(ctx: Ctx, meetup: Meetup, signup: Signup | None,
         else:
             buttons.append([Button(_("Join the waiting list"), f"ev:wait:{meetup.id}")])
     buttons.append([Button(_("My meetups"), "ev:mine")])
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     return screen("\n\n".join(parts), *buttons, back="ev:list:0")
 
 
@@ -210,7 +204,7 @@ async def ask_cancel(ctx: Ctx) -> list[Reply]:
     if signup is None:
         return [await meetup_page(ctx, meetup, None,
                                   note=_("You are not signed up for this meetup."))]
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     question = (_("Do you want to give up your place at “{title}”?",
                   title=data_text(meetup.title))
                 if signup.status == SignupStatus.CONFIRMED
@@ -283,7 +277,7 @@ def _promotion_notice(user: User, meetup: Meetup, tz: str, now: datetime) -> Out
 async def my_meetups(ctx: Ctx) -> list[Reply]:
     """ev:mine — the meetups she signed up for (or waits for)."""
     found = await mq.my_signups(ctx.db, ctx.user.id, ctx.now())
-    leave_prompt(ctx)
+    leave_prompt(ctx.session)
     browse = [Button(_("Upcoming meetups"), "ev:list:0")]
     if not found:
         return [screen(_("You are not signed up for any meetup."), browse)]

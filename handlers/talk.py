@@ -3,6 +3,7 @@ conversation relayed through the bot under a pseudonym. What she writes goes to 
 chat and is forgotten: it is never stored, logged or echoed (DESIGN.md 2.1 and 2.7)."""
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from enum import StrEnum
 
@@ -107,7 +108,7 @@ async def take_codeword(ctx: Ctx) -> list[Reply]:
     if not CODEWORD_MIN <= len(word) <= CODEWORD_MAX:
         return [screen(_("Please type a code word of {min} to {max} characters.",
                          min=CODEWORD_MIN, max=CODEWORD_MAX), back="talk")]
-    ctx.user.codeword_hash = hash_secret(word)
+    ctx.user.codeword_hash = await asyncio.to_thread(hash_secret, word)  # scrypt: ~35 ms
     ctx.session.reset()
     return [Reply(_("Your code word is saved. Remember it: nobody can show it to you again.")),
             await overview_screen(ctx)]
@@ -131,7 +132,7 @@ async def check_codeword(ctx: Ctx) -> list[Reply]:
     if not word:
         return [screen(_("Please type a word."), back="talk")]
     ctx.session.reset()
-    if len(word) <= CODEWORD_MAX and verify_secret(word, stored):
+    if len(word) <= CODEWORD_MAX and await asyncio.to_thread(verify_secret, word, stored):
         note = _("Yes, that is your code word. You are talking to the same service.")
     else:
         note = _("That is not the code word you chose. Check and try again, or choose a new "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bot.i18n import _
+from bot.sessions import SessionData
 from bot.types import Button, Reply, Rows
 
 EXIT_ACTION = "exit"
@@ -55,6 +56,12 @@ def pager(prefix: str, page: int, has_more: bool) -> list[Button]:
     if has_more:
         out.append(Button(_("Next") + " »", f"{prefix}:{page + 1}"))
     return out
+
+
+def leave_prompt(session: SessionData) -> None:
+    """A screen with no text prompt: a half-answered question elsewhere is abandoned, and
+    whatever she types next gets the calm general answer (nothing of it is kept)."""
+    session.state = None
 
 
 def check(selected: bool) -> str:
