@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.crypto import AddressVault
@@ -50,10 +50,23 @@ class ChannelSender(Protocol):
 
 
 @dataclass
+class _Due:
+    """One person's refs to delete, read in a short read so no transaction spans network I/O."""
+
+    user_id: str
+    channel: str
+    address_enc: bytes
+    ids: list[int] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Delivery:
     sessionmaker: async_sessionmaker[AsyncSession]
     vault: AddressVault
     senders: dict[str, ChannelSender]
+    # The bot's clock (Services.clock), so refs are stamped in the same time as the handlers see.
+    clock: Callable[[], datetime] = utcnow
 
     async def deliver(self, item: Outgoing) -> None:
         await self.send_to_user(item.user_id, item.build, notification=item.notification)
@@ -81,55 +94,79 @@ class Delivery:
                 user.active = False
                 log.info("recipient gone on %s; marked inactive", user.channel)
                 return False
-            await record_refs(db, user, refs, utcnow())
+            await record_refs(db, user, refs, self.clock())
             return True
 
     async def erase_now(self, user_id: str) -> int:
         """Quick exit: delete every tracked message of her chat that the platform still allows."""
-        async with self.sessionmaker() as db, db.begin():
-            user = await db.get(User, user_id)
-            if user is None:
-                return 0
-            refs = list((await db.execute(select(MessageRef).where(MessageRef.user_id == user_id)))
-                        .scalars())
-            return await self._delete(db, user, refs)
+        due = await self._read_due(MessageRef.user_id == user_id, limit=None)
+        return await self._delete_due(due, clutter_before=None)
 
     async def run_due_deletions(self, now: datetime | None = None, limit: int = 2000) -> int:
         """Vanishing chat and retries of quick exits: delete what is due, forget the refs."""
-        now = now or utcnow()
-        async with self.sessionmaker() as db, db.begin():
-            due = list((await db.execute(
-                select(MessageRef).where(MessageRef.delete_at <= now)
-                .order_by(MessageRef.user_id, MessageRef.id).limit(limit))).scalars())
-            # Refs too old to delete on any platform are only clutter: forget them.
-            await db.execute(delete(MessageRef).where(MessageRef.sent_at < now - 2 * DELETE_WINDOW)
-                             .execution_options(synchronize_session=False))
-            by_user: dict[str, list[MessageRef]] = {}
-            for ref in due:
-                by_user.setdefault(ref.user_id, []).append(ref)
-            done = 0
-            for user_id, refs in by_user.items():
-                user = await db.get(User, user_id)
-                if user is not None:
-                    done += await self._delete(db, user, refs)
-            return done
+        now = now or self.clock()
+        due = await self._read_due(MessageRef.delete_at <= now, limit=limit)
+        # Refs too old to delete on any platform are only clutter: forget them too.
+        return await self._delete_due(due, clutter_before=now - 2 * DELETE_WINDOW)
 
-    async def _delete(self, db: AsyncSession, user: User, refs: list[MessageRef]) -> int:
-        if not refs:
+    async def _read_due(self, where: ColumnElement[bool], limit: int | None) -> list[_Due]:
+        """What to delete and where, in one short read (no writer lock is taken)."""
+        query = (select(MessageRef.id, MessageRef.ref, User.id, User.channel, User.address_enc)
+                 .join(User, User.id == MessageRef.user_id).where(where)
+                 .order_by(MessageRef.user_id, MessageRef.id))
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.sessionmaker() as db:
+            rows = (await db.execute(query)).all()
+        by_user: dict[str, _Due] = {}
+        for ref_id, ref, user_id, channel, address_enc in rows:
+            item = by_user.setdefault(user_id, _Due(user_id, channel, address_enc))
+            item.ids.append(ref_id)
+            item.refs.append(ref)
+        return list(by_user.values())
+
+    async def _delete_due(self, due: list[_Due], clutter_before: datetime | None) -> int:
+        """The platform deletions run outside any transaction (they wait on the network); the
+        refs handled are forgotten afterwards in one short write."""
+        handled: list[int] = []
+        gone: list[str] = []
+        for item in due:
+            outcome = await self._delete_on_platform(item)
+            if outcome == "retry":
+                continue  # keep the refs: the next run tries again
+            if outcome == "gone":
+                gone.append(item.user_id)
+            handled.extend(item.ids)
+        if not handled and not gone and clutter_before is None:
             return 0
-        sender = self.senders.get(user.channel)
-        if sender is not None:
-            address = self.vault.decrypt(user.channel, user.address_enc)
-            try:
-                await sender.delete(address, [r.ref for r in refs])
-            except RecipientGone:
-                user.active = False
-            except DeliveryFailed as exc:
-                if exc.retry:
-                    log.info("deletion on %s failed, will retry", user.channel)
-                    return 0
-        await db.execute(delete(MessageRef).where(MessageRef.id.in_([r.id for r in refs])))
-        return len(refs)
+        async with self.sessionmaker() as db, db.begin():
+            for start in range(0, len(handled), 500):  # keep each IN list small
+                await db.execute(delete(MessageRef)
+                                 .where(MessageRef.id.in_(handled[start:start + 500]))
+                                 .execution_options(synchronize_session=False))
+            if gone:
+                await db.execute(update(User).where(User.id.in_(gone)).values(active=False)
+                                 .execution_options(synchronize_session=False))
+            if clutter_before is not None:
+                await db.execute(delete(MessageRef).where(MessageRef.sent_at < clutter_before)
+                                 .execution_options(synchronize_session=False))
+        return len(handled)
+
+    async def _delete_on_platform(self, item: _Due) -> str:
+        sender = self.senders.get(item.channel)
+        if sender is None:
+            return "done"  # nothing can delete them: only forget the refs
+        address = self.vault.decrypt(item.channel, item.address_enc)
+        try:
+            await sender.delete(address, item.refs)
+        except RecipientGone:
+            log.info("recipient gone on %s; marked inactive", item.channel)
+            return "gone"
+        except DeliveryFailed as exc:
+            if exc.retry:
+                log.info("deletion on %s failed, will retry", item.channel)
+                return "retry"
+        return "done"
 
 
 async def record_refs(db: AsyncSession, user: User, refs: Sequence[str], now: datetime) -> None:

@@ -196,3 +196,113 @@ async def test_deletions_survive_a_restart(settings: Settings, clock) -> None:  
         assert await rt.delivery.run_due_deletions(clock.now) == 4
         assert sender.deleted_refs(address) == expected
         assert await refs_of(rt, uid) == []
+
+
+async def test_refs_are_stamped_with_the_delivery_clock(rt: Runtime, clock) -> None:  # noqa: ANN001
+    """Delivery uses the bot's clock (Services.clock), not the wall clock, when one is given."""
+    from bot.delivery import Delivery
+    from db.models import utcnow
+
+    assert Delivery(rt.sessionmaker, rt.vault, {}).clock is utcnow  # today's default
+    clock.now = datetime(2031, 3, 4, 5, 6, tzinfo=UTC)
+    sender = FakeSender()
+    rt.add_sender(sender)
+    chat = ChatDriver(rt.core, channel=Channel.TELEGRAM)
+    await chat.onboard()
+    uid = (await user_of(rt, chat)).id
+    delivery = Delivery(rt.sessionmaker, rt.vault, rt.senders, clock=clock)
+    assert await delivery.send_to_user(uid, [Reply("m")])
+    (ref,) = await refs_of(rt, uid)
+    assert aware(ref.sent_at) == clock.now
+    assert aware(ref.delete_at) == clock.now + timedelta(hours=24)
+    clock.advance(hours=23)
+    assert await delivery.run_due_deletions() == 0  # "now" is the delivery's clock
+    clock.advance(hours=2)
+    assert await delivery.run_due_deletions() == 1
+    assert sender.deleted_refs(chat.address) == {ref.ref}
+
+
+class WritingSender(FakeSender):
+    """Writes to the database while the platform call is in flight, as another update would. If
+    the deletion held a transaction over the network call, this write would wait on it (SQLite's
+    writer lock, PostgreSQL's row lock on the clutter row) and never finish."""
+
+    def __init__(self, rt: Runtime, clutter_id: int) -> None:
+        super().__init__()
+        self.rt, self.clutter_id = rt, clutter_id
+
+    async def delete(self, address: str, refs: Sequence[str]) -> None:
+        import asyncio
+
+        from sqlalchemy import delete
+
+        async def write() -> None:
+            async with self.rt.sessionmaker() as db, db.begin():
+                await db.execute(delete(MessageRef).where(MessageRef.id == self.clutter_id))
+
+        await asyncio.wait_for(write(), timeout=4)  # a deadlock detector, not a speed limit
+        await super().delete(address, refs)
+
+
+async def add_clutter(rt: Runtime, uid: str, now: datetime) -> int:
+    async with rt.sessionmaker() as db, db.begin():
+        ref = MessageRef(user_id=uid, channel=Channel.TELEGRAM.value, ref="old",
+                         sent_at=now - 3 * DELETE_WINDOW, delete_at=None)
+        db.add(ref)
+        await db.flush()
+        return ref.id
+
+
+async def test_platform_deletions_run_outside_any_transaction(rt: Runtime,
+                                                              clock) -> None:  # noqa: ANN001
+    chat, _sender, uid = await setup(rt, clock)
+    clutter = await add_clutter(rt, uid, clock.now)
+    sender = WritingSender(rt, clutter)
+    rt.add_sender(sender)
+    clock.advance(hours=25)
+    assert await rt.delivery.run_due_deletions(clock.now) == 3
+    assert len(sender.deleted_refs(chat.address)) == 3
+    assert await refs_of(rt, uid) == []
+    # The same for a quick exit.
+    for i in range(2):
+        assert await rt.delivery.send_to_user(uid, [Reply(f"again {i}")])
+    clutter = await add_clutter(rt, uid, clock.now)
+    sender.clutter_id = clutter
+    assert await rt.delivery.erase_now(uid) == 3  # two new refs and the clutter row
+    assert await refs_of(rt, uid) == []
+
+
+async def test_a_failed_deletion_is_retried_and_a_gone_recipient_is_marked(
+        rt: Runtime, clock) -> None:  # noqa: ANN001
+    from bot.delivery import DeliveryFailed, RecipientGone
+
+    chat, sender, uid = await setup(rt, clock)
+    other = ChatDriver(rt.core, channel=Channel.TELEGRAM)
+    await other.onboard()
+    other_id = (await user_of(rt, other)).id
+    assert await rt.delivery.send_to_user(other_id, [Reply("hers")])
+    failures: dict[str, Exception] = {chat.address: DeliveryFailed("5xx", retry=True),
+                                      other.address: RecipientGone()}
+    real_delete = sender.delete
+
+    async def failing(address: str, refs: Sequence[str]) -> None:
+        if address in failures:
+            raise failures[address]
+        await real_delete(address, refs)
+
+    sender.delete = failing  # type: ignore[method-assign]
+    clock.advance(hours=25)
+    assert await rt.delivery.run_due_deletions(clock.now) == 1  # only hers counted as done
+    assert len(await refs_of(rt, uid)) == 3  # kept for the next run
+    assert await refs_of(rt, other_id) == []  # nothing more can be done there
+    assert (await user_of(rt, other)).active is False
+    assert (await user_of(rt, chat)).active is True
+    del failures[chat.address]
+    assert await rt.delivery.run_due_deletions(clock.now) == 3
+    assert await refs_of(rt, uid) == []
+    assert len(sender.deleted_refs(chat.address)) == 3
+    # A retryable failure of a quick exit keeps the refs too.
+    assert await rt.delivery.send_to_user(uid, [Reply("late")])
+    failures[chat.address] = DeliveryFailed("5xx", retry=True)
+    assert await rt.delivery.erase_now(uid) == 0
+    assert len(await refs_of(rt, uid)) == 1
