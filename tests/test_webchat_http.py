@@ -119,3 +119,71 @@ async def test_body_sent_in_pieces_is_read_whole(http_settings: Settings) -> Non
                              headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 200
             assert (await resp.json())["replies"]
+
+
+async def test_poll_keeps_her_language(http_settings: Settings) -> None:
+    """A poll runs no core: it must not send English/ltr and flip an Arabic page every 8 s."""
+    async with serve(http_settings) as (base, _app), aiohttp.ClientSession() as http:
+        client = WebChatClient(http, base, secrets.token_hex(16), accept_language="en")
+        await client.say("/start")
+        await client.press("lang:ar")
+        assert client.last["lang"] == "ar" and client.last["dir"] == "rtl"
+        status, data = await client.post({"session": client.session, "poll": True})
+        assert status == 200 and data["exit"] is False and data["replies"] == []
+        assert "lang" not in data and "dir" not in data and "ui" not in data
+        # A real message still carries her language.
+        data = await client.press("menu")
+        assert data["lang"] == "ar" and data["dir"] == "rtl" and data["ui"]["title"]
+
+
+async def test_outbox_of_a_closed_page_is_dropped_after_the_session_ttl() -> None:
+    from bot.channels.webchat import WebChatSender
+    from bot.types import Reply
+
+    now = [1000.0]
+    sender = WebChatSender(ttl_seconds=1800, clock=lambda: now[0])
+    await sender.send("a" * 32, [Reply("A caseworker answered.")], notification=True)
+    now[0] += 1000
+    await sender.send("b" * 32, [Reply("for b")], notification=True)
+    now[0] += 900  # a's box is 1900 s old, b's 900 s
+    assert sender.take("a" * 32) == []
+    assert "a" * 32 not in sender._outboxes  # gone from memory, not only hidden
+    assert [m["text"] for m in sender.take("b" * 32)] == ["for b"]
+    # A new message touches the box again: it lives for another TTL from then.
+    await sender.send("c" * 32, [Reply("one")], notification=True)
+    now[0] += 1700
+    await sender.send("c" * 32, [Reply("two")], notification=True)
+    now[0] += 1700
+    assert [m["text"] for m in sender.take("c" * 32)] == ["one", "two"]
+    # Expired boxes of others are dropped when anything is sent, without anybody polling.
+    await sender.send("d" * 32, [Reply("x")], notification=True)
+    now[0] += 1800
+    await sender.send("e" * 32, [Reply("y")], notification=True)
+    assert list(sender._outboxes) == ["e" * 32]
+
+
+def test_outbox_ttl_defaults_to_the_session_ttl() -> None:
+    from bot.channels.webchat import WebChatSender
+
+    assert WebChatSender().ttl == 1800 == Settings.session_ttl_seconds
+
+
+async def test_a_flooded_page_can_still_leave(http_settings: Settings) -> None:
+    async with serve(http_settings, real_rate_limit=True) as (base, _app), \
+            aiohttp.ClientSession() as http:
+        client = WebChatClient(http, base, secrets.token_hex(16))
+        statuses = [(await client.post({"session": client.session, "text": "/start"}))[0]
+                    for _ in range(60)]
+        assert statuses[-1] == 429
+        status, data = await client.post({"session": client.session, "action": "exit"})
+        assert status == 200 and data["exit"] is True
+        # Only leaving bypasses the limit; everything else is still refused.
+        status, _data = await client.post({"session": client.session, "action": "menu"})
+        assert status == 429
+        status, _data = await client.post({"session": client.session, "poll": True})
+        assert status == 429
+        # An oversized body is refused by size before anything else, exit or not.
+        async with http.post(f"{base}/webchat/api/messages",
+                             data=b'{"action": "exit", "x": "' + b"x" * 20000 + b'"}',
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 413

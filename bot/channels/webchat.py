@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -73,28 +73,44 @@ def render_reply(reply: Reply) -> dict[str, Any]:
 
 
 class WebChatSender:
-    """Outgoing messages for a web chat session wait here until the page asks."""
+    """Outgoing messages for a web chat session wait here until the page asks. A box nobody
+    fetched within the session's lifetime belongs to a page that was closed: it is dropped, so a
+    relayed message does not stay in memory until newer boxes push it out."""
 
     name = Channel.WEBCHAT.value
 
-    def __init__(self) -> None:
-        self._outboxes: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+    def __init__(self, ttl_seconds: float = 1800,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.clock = ttl_seconds, clock
+        # address -> (last time a message was added, the messages); oldest touch first
+        self._outboxes: OrderedDict[str, tuple[float, deque[dict[str, Any]]]] = OrderedDict()
+
+    def _drop_expired(self, now: float) -> None:
+        while self._outboxes:
+            address, (touched, _box) = next(iter(self._outboxes.items()))
+            if now - touched < self.ttl:
+                break
+            del self._outboxes[address]
 
     async def send(self, address: str, replies: Sequence[Reply], *,
                    notification: bool) -> list[str]:
-        box = self._outboxes.get(address)
+        now = self.clock()
+        self._drop_expired(now)
+        _touched, box = self._outboxes.pop(address, (now, None))
         if box is None:
             if len(self._outboxes) >= MAX_OUTBOXES:
                 self._outboxes.popitem(last=False)
-            box = self._outboxes[address] = deque(maxlen=OUTBOX_LIMIT)
+            box = deque(maxlen=OUTBOX_LIMIT)
         box.extend(render_reply(r) for r in replies)
+        self._outboxes[address] = (now, box)  # to the end: the order stays by last touch
         return []  # nothing on a server to delete later: the page holds the only copy
 
     async def delete(self, address: str, refs: Sequence[str]) -> None:
         self._outboxes.pop(address, None)
 
     def take(self, address: str) -> list[dict[str, Any]]:
-        box = self._outboxes.pop(address, None)
+        self._drop_expired(self.clock())
+        _touched, box = self._outboxes.pop(address, (0.0, None))
         return list(box) if box else []
 
     def forget(self, address: str) -> None:
@@ -149,16 +165,19 @@ class WebChat:
         return web.Response(body=body, content_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
 
     async def messages(self, request: web.Request) -> web.Response:
-        if not self.limiter.allow(request.remote or "-"):
-            return _error(request, 429, N_("You are sending messages very fast. Please wait a "
-                                           "few seconds and try again."))
+        # The size limit comes first; then the body is parsed only so that a quick exit is never
+        # refused by the rate limiter (leaving must work even for a page that pressed too fast).
         raw = await read_limited(request, MAX_BODY_BYTES)
         if raw is None:
             return _error(request, 413, N_("That message is too long."))
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return _error(request, 400, N_("Sorry, that request could not be read."))
+            body = None
+        leaving = isinstance(body, dict) and body.get("action") == "exit"
+        if not leaving and not self.limiter.allow(request.remote or "-"):
+            return _error(request, 429, N_("You are sending messages very fast. Please wait a "
+                                           "few seconds and try again."))
         if not isinstance(body, dict):
             return _error(request, 400, N_("Sorry, that request could not be read."))
         session = body.get("session")
@@ -167,7 +186,9 @@ class WebChat:
                                            "Please reload the page."))
         text, action = body.get("text"), body.get("action")
         if body.get("poll") is True and text is None and action is None:
-            return self._respond(self.sender.take(session), exit_=False)
+            # A poll runs no core, so the language here is not hers: leave lang/dir/ui out (the
+            # page keeps what it has) instead of switching an Arabic page to English every 8 s.
+            return self._respond(self.sender.take(session), exit_=False, language=False)
         value = text if action is None else action
         if (text is None) == (action is None) or not isinstance(value, str):
             return _error(request, 400, N_("Sorry, that request could not be read."))
@@ -183,11 +204,13 @@ class WebChat:
         queued = self.sender.take(session)
         return self._respond(queued + [render_reply(r) for r in outcome.replies], exit_=False)
 
-    def _respond(self, replies: list[dict[str, Any]], *, exit_: bool) -> web.Response:
-        lang = current_language()
-        # The page's own labels, in her language (the page ships no text of its own).
-        ui = {"title": _("Chat"), "exit": "✖ " + _("Quick exit"), "send": _("Send"),
-              "placeholder": _("Write a message")}
-        return web.json_response({"replies": replies, "exit": exit_, "lang": lang,
-                                  "dir": "rtl" if is_rtl(lang) else "ltr", "ui": ui},
-                                 headers=SECURITY_HEADERS)
+    def _respond(self, replies: list[dict[str, Any]], *, exit_: bool,
+                 language: bool = True) -> web.Response:
+        payload: dict[str, Any] = {"replies": replies, "exit": exit_}
+        if language:
+            lang = current_language()
+            payload["lang"], payload["dir"] = lang, "rtl" if is_rtl(lang) else "ltr"
+            # The page's own labels, in her language (the page ships no text of its own).
+            payload["ui"] = {"title": _("Chat"), "exit": "✖ " + _("Quick exit"),
+                             "send": _("Send"), "placeholder": _("Write a message")}
+        return web.json_response(payload, headers=SECURITY_HEADERS)
