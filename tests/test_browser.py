@@ -42,6 +42,22 @@ async def browser() -> AsyncIterator[object]:
             shutil.rmtree(profile, ignore_errors=True)
 
 
+def exit_requests(page) -> list[dict]:  # noqa: ANN001
+    """Record the bodies of the page's requests that ask the server for a quick exit."""
+    import json
+
+    seen: list[dict] = []
+
+    def on_request(req) -> None:  # noqa: ANN001
+        if req.url.endswith("/webchat/api/messages") and req.post_data:
+            body = json.loads(req.post_data)
+            if body.get("action") == "exit":
+                seen.append(body)
+
+    page.on("request", on_request)
+    return seen
+
+
 @pytest.fixture
 def page_settings(database_url: str) -> Settings:
     return make_settings(database_url, demo_data="on")
@@ -51,6 +67,7 @@ async def test_click_through_to_help_and_quick_exit(browser, page_settings: Sett
     async with serve(page_settings, exit_url="/healthz?left=1") as (base, _app):
         page = await browser.new_page()
         await page.goto(f"{base}/healthz")  # a page before the chat, to check the history
+        exits = exit_requests(page)
         await page.goto(f"{base}/webchat/")
         await page.get_by_role("button", name="English").click()
         await page.locator("button[data-action='safe:ok']").last.click()
@@ -65,6 +82,7 @@ async def test_click_through_to_help_and_quick_exit(browser, page_settings: Sett
         await page.locator(".bubble.bot", has_text="did not understand").wait_for()
         await page.click("#quick-exit")
         await page.wait_for_url("**/healthz?left=1")
+        assert len(exits) == 1  # the button tells the server once (a beacon) and leaves
         assert "a private note" not in await page.content()
         await page.go_back()
         # location.replace left no history entry for the chat: back goes to the page before it.
@@ -75,6 +93,7 @@ async def test_arabic_renders_right_to_left_and_exit_word(browser, page_settings
                                                          ) -> None:
     async with serve(page_settings, exit_url="/healthz?left=1") as (base, _app):
         page = await browser.new_page()
+        exits = exit_requests(page)
         await page.goto(f"{base}/webchat/")
         await page.locator("button[data-action='lang:ar']").click()
         await page.locator("html[dir='rtl']").wait_for(state="attached")
@@ -85,6 +104,9 @@ async def test_arabic_renders_right_to_left_and_exit_word(browser, page_settings
         await page.fill("#text", "خروج")
         await page.press("#text", "Enter")
         await page.wait_for_url("**/healthz?left=1")
+        await page.goto(f"{base}/healthz?after=1")  # any beacon was sent before this
+        # The server already ended the session on the exit word: no second exit request.
+        assert exits == []
 
 
 async def test_page_loads_nothing_from_elsewhere(browser, page_settings: Settings) -> None:  # noqa: ANN001

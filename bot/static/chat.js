@@ -15,11 +15,15 @@
   var leaving = false;
   var pollTimer = null;
 
-  function quickExit() {
+  // serverEnded: the server already answered exit (she typed the exit word), so the session is
+  // over there and a second exit request would only be noise.
+  function quickExit(serverEnded) {
     if (leaving) { return; }
     leaving = true;
-    var body = JSON.stringify({ session: session, action: "exit" });
-    try { navigator.sendBeacon("/webchat/api/messages", body); } catch (e) { /* leave anyway */ }
+    if (serverEnded !== true) {
+      var body = JSON.stringify({ session: session, action: "exit" });
+      try { navigator.sendBeacon("/webchat/api/messages", body); } catch (e) { /* leave anyway */ }
+    }
     session = null;
     if (pollTimer) { clearInterval(pollTimer); }
     document.title = "";
@@ -70,7 +74,7 @@
           btn.textContent = b.label;
           btn.setAttribute("data-action", b.action);
           btn.addEventListener("click", function () {
-            if (b.action === "exit") { quickExit(); return; }
+            if (b.action === "exit") { quickExit(false); return; }
             addBubble(b.label, "me");
             send({ action: b.action });
           });
@@ -91,7 +95,7 @@
       data.replies.forEach(render);
       log.scrollTop = log.scrollHeight;
     }
-    if (data.exit) { quickExit(); }
+    if (data.exit) { quickExit(true); }
   }
 
   function send(payload) {
@@ -127,7 +131,7 @@
     addBubble(text, "me");
     send({ text: text });
   });
-  exitButton.addEventListener("click", quickExit);
+  exitButton.addEventListener("click", function () { quickExit(false); });
   // Three presses of Escape also leave at once (a keyboard user may not find the button fast).
   var escapes = 0, escTimer = null;
   document.addEventListener("keydown", function (ev) {
@@ -135,7 +139,7 @@
     escapes += 1;
     clearTimeout(escTimer);
     escTimer = setTimeout(function () { escapes = 0; }, 1500);
-    if (escapes >= 3) { quickExit(); }
+    if (escapes >= 3) { quickExit(false); }
   });
 
   var deep = location.hash.replace(/^#/, "");
