@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -582,3 +583,76 @@ async def test_one_persons_messages_are_answered_in_order(bot: Bot) -> None:
     marks = [("0800" in t and "h") or ("Main menu" in t and "m") or ("Tips" in t and "t") or "?"
              for t in texts]
     assert marks == ["h", "m", "t", "m", "h"], marks
+
+
+# -- failures after the request went out: it may have arrived, so never sent again --------------------
+@asynccontextmanager
+async def misbehaving(fake: FakeViberApi, kind: str) -> AsyncIterator[str]:
+    """A Viber that takes the message (the fake records it as sent) and then answers badly."""
+    async def handle(request: web.Request) -> web.StreamResponse:
+        fake._send_message(json.loads(await request.read()))
+        if kind == "drop":
+            assert request.transport is not None
+            request.transport.close()  # the connection is gone before any answer
+            return web.Response()
+        if kind == "slow":
+            await asyncio.sleep(2.0)
+        if kind == "unreadable":
+            return web.Response(text="<html>busy</html>", status=200)
+        if kind == "list":
+            return web.json_response([{"status": 0}])
+        return web.Response(text="Bad Gateway", status=int(kind))
+
+    app = web.Application()
+    app.router.add_post("/pa/{method}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/pa/"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "drop", "slow", "unreadable", "list"])
+async def test_failure_after_sending_is_never_retried(fake: FakeViberApi, kind: str) -> None:
+    timeout = aiohttp.ClientTimeout(total=0.5)
+    async with misbehaving(fake, kind) as base, aiohttp.ClientSession(timeout=timeout) as http:
+        client = ViberClient(http, base, backoff=0.001)
+        with pytest.raises(DeliveryFailed) as failed:
+            await client.send_message({"receiver": "r", "type": "text", "text": "A date 😀"})
+    assert failed.value.retry is False  # it may have arrived: a broadcast must not repeat it
+    assert len(fake.attempts) == 1 and len(fake.sent) == 1  # asked once, and it did arrive
+
+
+async def test_only_a_connection_never_made_or_a_refusal_is_retried(fake: FakeViberApi) -> None:
+    payload = {"receiver": "r", "type": "text", "text": "hi"}
+    async with aiohttp.ClientSession() as http:
+        dead = ViberClient(http, f"http://127.0.0.1:{free_port()}/pa/")
+        with pytest.raises(DeliveryFailed) as failed:
+            await dead.send_message(payload)
+        assert failed.value.retry is True  # ClientConnectorError: nothing was sent
+    async with misbehaving(fake, "429") as base, aiohttp.ClientSession() as http:
+        with pytest.raises(DeliveryFailed) as failed:
+            await ViberClient(http, base).send_message(payload)
+        assert failed.value.retry is True  # Too Many Requests: refused, like status 12
+
+
+async def test_broadcast_send_that_lost_its_answer_is_not_repeated(bot: Bot) -> None:
+    phone = Phone(bot)
+    await phone.open()
+    user = await bot.user(phone.address)
+    assert user is not None
+    client = bot.channel.client
+    assert client is not None
+    async with misbehaving(bot.fake, "drop") as base:
+        real, client.base_url = client.base_url, base
+        try:
+            with pytest.raises(DeliveryFailed) as failed:
+                await bot.runtime.delivery.send_to_user(user.id, [Reply("A training date")])
+        finally:
+            client.base_url = real
+    assert failed.value.retry is False
+    assert [m["text"] for m in bot.fake.to(phone.address)].count("A training date") == 1
+    assert (await bot.user(phone.address)).active is True  # type: ignore[union-attr]

@@ -10,6 +10,10 @@ Viber answers errors with HTTP 200 and a non-zero `status`:
   12       rate control                               -> wait and retry, then DeliveryFailed(retry)
   23, 24   free-message quota used up / no balance    -> DeliveryFailed(retry=False) + a WARNING
   others   bad data, blocked account...               -> DeliveryFailed(retry=False)
+
+Transport failures: only a connection that was never made (ClientConnectorError) or an HTTP 429
+is DeliveryFailed(retry=True). A 5xx, a time-out, a dropped connection or an unreadable answer
+may follow a message Viber delivered, so they are retry=False: never reach anyone twice.
 """
 from __future__ import annotations
 
@@ -59,14 +63,20 @@ class ViberClient:
             async with self.http.post(self._url(method), data=data,
                                       headers={"Content-Type": "application/json"}) as resp:
                 if resp.status != 200:
+                    # A 5xx may come after Viber passed the message on; a 429 is a refusal.
                     raise DeliveryFailed(f"viber {method}: HTTP {resp.status}",
-                                         retry=resp.status >= 500 or resp.status == 429)
+                                         retry=resp.status == 429)
                 body = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made: nothing was sent, so trying again is safe.
             # Only the type: the message of a client error can carry the URL or the body.
             raise DeliveryFailed(f"viber {method}: {type(exc).__name__}", retry=True) from None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # The request may have arrived (a time-out, a dropped connection, an unreadable
+            # answer): sending again could reach her twice, so the caller must not retry.
+            raise DeliveryFailed(f"viber {method}: {type(exc).__name__}", retry=False) from None
         if not isinstance(body, dict):
-            raise DeliveryFailed(f"viber {method}: unreadable answer", retry=True)
+            raise DeliveryFailed(f"viber {method}: unreadable answer", retry=False)
         return body
 
     async def send_message(self, payload: dict[str, Any]) -> dict[str, Any]:
