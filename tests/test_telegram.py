@@ -397,3 +397,51 @@ def test_split_text_is_safe_at_4096() -> None:
     assert all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in parts) and "".join(parts) == emoji
     assert split_text("a" * 4096) == ["a" * 4096]
     assert split_text("") == [""]
+
+
+class DroppingBotApi(FakeBotApi):
+    """Telegram that acts on the next `drops` sendMessage calls, then loses the connection."""
+
+    drops = 0
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        response = await super()._dispatch(request)
+        if request.match_info["method"] == "sendMessage" and self.drops > 0:
+            self.drops -= 1
+            assert request.transport is not None
+            request.transport.close()  # the message went out; its answer never comes back
+        return response
+
+
+async def test_a_lost_connection_after_a_bulk_send_is_never_repeated(database_url: str,
+                                                                    clock: FakeClock) -> None:
+    async with serve_fake(DroppingBotApi()) as (fake, base):
+        async with serve(tg_settings(database_url, fake, base), clock=clock) as (url, app):
+            tg = Tg(fake, app, url)
+            await onboard(tg)
+            tg.channel.sender.backoff = 0.01  # type: ignore[union-attr]
+            uid = await _user_id(tg.rt)
+            from bot.delivery import DeliveryFailed
+            from bot.types import Reply
+
+            assert isinstance(fake, DroppingBotApi)
+            fake.drops = 1
+            with pytest.raises(DeliveryFailed) as failed:
+                await tg.rt.delivery.send_to_user(uid, [Reply("A new date is out.")])
+            assert failed.value.retry is False  # it may have arrived: never sent again
+            assert [m.text for m in fake.bot_messages(CHAT)].count("A new date is out.") == 1
+            assert [c["text"] for c in fake.calls_to("sendMessage")
+                    ].count("A new date is out.") == 1
+            # Her own answers are still retried: a screen shown twice is better than none.
+            fake.drops = 1
+            await tg.say("/menu")
+            assert tg.screen() == fake.bot_messages(CHAT)[-2].text  # the retry showed it again
+            assert fake.drops == 0
+
+
+async def test_stop_removes_the_sender_from_the_runtime(tg: Tg) -> None:
+    rt, channel = tg.rt, tg.channel
+    assert rt.senders["telegram"] is channel.sender
+    await channel.stop()
+    assert "telegram" not in rt.senders
+    await channel.stop()  # twice is harmless (the app's cleanup calls it again)

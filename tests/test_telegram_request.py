@@ -184,3 +184,59 @@ async def test_unreadable_answer_is_not_logged(caplog_all: pytest.LogCaptureFixt
         await runner.cleanup()
     assert_not_logged(canary, caplog_all)
 
+
+
+async def serve_broken(kind: str, seen: list[bytes]) -> web.AppRunner:
+    """A Bot API that reads the whole request (so it may well act on it), then breaks."""
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.read())
+        assert request.transport is not None
+        if kind == "disconnect":  # no answer at all: ServerDisconnectedError
+            request.transport.close()
+            return web.Response()
+        # An answer cut short: ClientPayloadError while reading it.
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b'{"ok": true, "result": ')
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "cut"])
+async def test_a_connection_lost_after_sending_is_timed_out_not_network_error(kind: str) -> None:
+    """The request went out and may have arrived: TimedOut, which bulk sends never repeat;
+    only a connection that was never made is a (retried) NetworkError."""
+    seen: list[bytes] = []
+    runner = await serve_broken(kind, seen)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/bot1:x/sendMessage"
+        data = RequestData([RequestParameter("chat_id", 5, []),
+                            RequestParameter("text", "A date ‏مرحبا 😀", [])])
+        with pytest.raises(TimedOut) as raised:
+            await request.post(url, data)
+        assert "A date" not in str(raised.value) and "1:x" not in str(raised.value)
+        assert len(seen) == 1 and b"A date" in seen[0]  # it did arrive
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+
+
+async def test_a_refused_connection_is_a_network_error_not_a_time_out() -> None:
+    request = AiohttpRequest(connect_timeout=0.5, pool_timeout=0.5)
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as raised:
+            await request.post("http://127.0.0.1:9/bot1:x/sendMessage", RequestData())
+        assert not isinstance(raised.value, TimedOut)  # nothing was sent: safe to retry
+    finally:
+        await request.shutdown()

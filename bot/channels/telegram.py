@@ -246,6 +246,7 @@ class TelegramSender:
 
     async def _call(self, make: Callable[[], Awaitable[T]], *, priority: Priority, chat_id: int,
                     sends: bool) -> T:
+        maybe_sent = False  # a send timed out (or lost its connection) and may have arrived
         for attempt in range(MAX_ATTEMPTS):
             if priority is Priority.BULK and sends:
                 await self.pacer.bulk(chat_id)
@@ -266,16 +267,19 @@ class TelegramSender:
                 reason = NOT_MODIFIED if "not modified" in exc.message else "bad request"
                 raise DeliveryFailed(reason, retry=False) from None
             except TimedOut:
-                # A sendMessage that timed out may well have arrived. For bulk sends we never
-                # retry it (here or later): a broadcast must never reach anyone twice, and a lost
-                # reminder is the lesser harm. An answer is retried: a screen shown twice is
-                # better than none. Deletions and edits are idempotent and are retried.
+                # A sendMessage that timed out, or whose connection dropped after the request
+                # went out (tg_request maps that to TimedOut too), may well have arrived. For
+                # bulk sends we never retry it (here or later): a broadcast must never reach
+                # anyone twice, and a lost reminder is the lesser harm. An answer is retried: a
+                # screen shown twice is better than none. Deletions and edits are idempotent.
                 if priority is Priority.BULK and sends:
                     raise DeliveryFailed("timed out", retry=False) from None
+                maybe_sent = maybe_sent or sends
                 await self._sleep_backoff(attempt)
-            except NetworkError:  # 5xx and connection errors: the request did not succeed
+            except NetworkError:  # a 5xx, or a connection that was never made
                 await self._sleep_backoff(attempt)
-        raise DeliveryFailed("telegram unavailable", retry=True)
+        # Whoever gets this must not send again if an attempt may have arrived.
+        raise DeliveryFailed("telegram unavailable", retry=not maybe_sent)
 
     async def _sleep_backoff(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
@@ -498,6 +502,11 @@ class TelegramChannel:
         log.info("telegram channel started (%s)", "webhook" if self.webhook_mode else "polling")
 
     async def stop(self) -> None:
+        # Delivery must not send through an application that is shutting down (updates still
+        # being answered keep self.sender).
+        senders = self.runtime.senders if self.runtime is not None else {}
+        if self.sender is not None and senders.get(TelegramSender.name) is self.sender:
+            del senders[TelegramSender.name]
         application = self.app
         if application is not None:
             if application.updater is not None and application.updater.running:

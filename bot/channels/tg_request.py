@@ -150,8 +150,13 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError) as exc:
             # The message stays generic: the URL holds the bot token.
             raise TimedOut(f"Timed out ({type(exc).__name__})") from exc
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made: nothing was sent, so PTB's NetworkError (retried).
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
+        except aiohttp.ClientError as exc:
+            # The request may have been sent (the server dropped the connection, the answer was
+            # cut off): like a time-out, it may have arrived, so a bulk send must not repeat it.
+            raise TimedOut(f"Connection lost (aiohttp.{type(exc).__name__})") from exc
         if status >= 300 and method == "POST" and not payload.lstrip().startswith(b"{"):
             # PTB would quote an unreadable error body (a proxy's page, which may echo the
             # request) in its exception message; keep only the status.
