@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 WEBCHAT = web.AppKey("webchat", WebChat)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
 DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
 
 
@@ -48,13 +49,23 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             if runtime.demo_seeded:
                 log.info("demo data created (organisation 'demo')")
             scheduler = Scheduler(runtime)
+            app[SCHEDULER] = scheduler
             if run_scheduler:
                 await scheduler.start()
             try:
                 yield
             finally:
-                await scheduler.stop()
+                await scheduler.stop()  # already stopped on shutdown; here if start-up failed
                 webchat.core = None
+
+    async def stop_scheduler(app: web.Application) -> None:
+        # on_shutdown runs before any cleanup context: no job may send through a channel that
+        # the cleanups (Telegram's, Viber's) are about to close.
+        scheduler = app.get(SCHEDULER)
+        if scheduler is not None:
+            await scheduler.stop()
+
+    app.on_shutdown.append(stop_scheduler)
 
     app.cleanup_ctx.append(lifecycle)
     # Each channel adds its webhook routes and a cleanup context that runs inside the one above
