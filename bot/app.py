@@ -34,7 +34,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     the garbage collector once start-up is done, which a test process must not have."""
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
-    webchat = WebChat(WebChatSender(), exit_url)
+    webchat = WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)
     app[WEBCHAT] = webchat
     app.router.add_get("/healthz", health)
     if settings.webchat_enabled:

@@ -36,8 +36,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("job_interests", N_("Job interests"), ("job_interests",)),
     Metric("talk_requests", N_("Requests to talk"), ("talk_requests",)),
     Metric("handoffs_taken", N_("Requests answered by caseworkers"), ("handoffs_taken",)),
-    Metric("broadcasts_sent", N_("Broadcast messages sent"),
-           ("broadcast_sent", "broadcast_sent:professional")),
+    # Women and professionals apart: a total of both, next to the professionals' row, would give
+    # away a hidden small count by subtraction.
+    Metric("broadcasts_sent", N_("Broadcast messages to women"), ("broadcast_sent",)),
     Metric("professionals_reached", N_("Professionals who used the bot"),
            ("new_users:professional", "active_month:professional")),
     Metric("professional_messages", N_("Broadcast messages to professionals"),

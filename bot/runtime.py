@@ -69,7 +69,8 @@ async def open_runtime(settings: Settings, *,
         services = Services(settings=settings, vault=vault,
                             clock=clock or (lambda: datetime.now(UTC)))
         senders: dict[str, ChannelSender] = {}
-        delivery = Delivery(sessionmaker=sessionmaker, vault=vault, senders=senders)
+        delivery = Delivery(sessionmaker=sessionmaker, vault=vault, senders=senders,
+                            clock=services.clock)
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
                     deliver=delivery.deliver)
