@@ -39,8 +39,6 @@ from db.models import (
     BroadcastStatus,
     DeliveryStatus,
     Organisation,
-    OrganisationRegion,
-    Region,
     Role,
     User,
 )
@@ -134,15 +132,8 @@ async def load_content(db: AsyncSession, broadcast: Broadcast) -> Content:
 
 
 # -- audience ------------------------------------------------------------------------------------
-async def org_region_codes(db: AsyncSession, org_id: int) -> list[str]:
-    query = (select(OrganisationRegion.region_code)
-             .join(Region, Region.code == OrganisationRegion.region_code)
-             .where(OrganisationRegion.org_id == org_id).order_by(Region.position))
-    return list((await db.execute(query)).scalars())
-
-
 async def target_regions(db: AsyncSession, broadcast: Broadcast) -> list[str]:
-    codes = await org_region_codes(db, broadcast.org_id)
+    codes = await queries.org_region_codes(db, broadcast.org_id)
     if broadcast.region_code is None:
         return codes
     return [broadcast.region_code] if broadcast.region_code in codes else []

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, false, true
 
 from bot.i18n import _
 from bot.types import Button, Reply
-from db.models import OrganisationRegion, Role, User
+from db.models import Role, User
+from db.queries import org_region_codes  # noqa: F401 - imported from here by the mod_* screens
 from handlers.ui import screen
 
 PAGE = 6
@@ -28,13 +28,6 @@ def scope_filter(user: User, column: Any) -> ColumnElement[bool]:
     if user.org_id is None:
         return false()  # `column == None` would be IS NULL: rows of nobody, i.e. of everybody
     return column == user.org_id
-
-
-async def org_region_codes(db: AsyncSession, org_id: int | None) -> list[str]:
-    if org_id is None:
-        return []
-    return list((await db.execute(select(OrganisationRegion.region_code)
-                                  .where(OrganisationRegion.org_id == org_id))).scalars())
 
 
 def not_found() -> Reply:

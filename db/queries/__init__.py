@@ -42,6 +42,18 @@ async def region(db: AsyncSession, code: str | None) -> Region | None:
     return await db.get(Region, code) if code else None
 
 
+async def org_region_codes(db: AsyncSession, org_id: int | None) -> list[str]:
+    """The regions an organisation serves, in the project's order; none without an org."""
+    from db.models import OrganisationRegion
+
+    if org_id is None:
+        return []
+    query = (select(OrganisationRegion.region_code)
+             .join(Region, Region.code == OrganisationRegion.region_code)
+             .where(OrganisationRegion.org_id == org_id).order_by(Region.position))
+    return list((await db.execute(query)).scalars())
+
+
 async def region_timezone(db: AsyncSession, code: str | None) -> str:
     found = await region(db, code)
     return found.timezone if found else "Europe/Brussels"
