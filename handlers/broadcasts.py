@@ -28,7 +28,6 @@ from bot.broadcasting import (
     dispatch,
     load_content,
     notification_replies,
-    org_region_codes,
     progress,
 )
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, format_when, use_language
@@ -121,7 +120,7 @@ def parse_when(raw: str, tz: str) -> datetime | None:
 
 
 async def scope_regions(ctx: Ctx) -> list[str]:
-    return await org_region_codes(ctx.db, ctx.user.org_id) if ctx.user.org_id else []
+    return await queries.org_region_codes(ctx.db, ctx.user.org_id)
 
 
 async def draft_timezone(ctx: Ctx, data: dict[str, Any]) -> str:
