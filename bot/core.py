@@ -49,8 +49,14 @@ class RoutingTable:
     def __init__(self, routes: Sequence[Route]) -> None:
         self.commands: dict[str, Route] = {}
         self.prefixes: dict[str, Route] = {}
+        self.verbs: dict[tuple[str, str], Route] = {}
         self.states: dict[str, Route] = {}
         for route in routes:
+            if route.verb is not None and route.prefix is not None:
+                if (route.prefix, route.verb) in self.verbs:
+                    raise ValueError(f"two routes for {route.prefix}:{route.verb}")
+                self.verbs[(route.prefix, route.verb)] = route
+                continue
             for key, table in ((route.command, self.commands), (route.prefix, self.prefixes),
                                (route.state, self.states)):
                 if key is None:
@@ -62,6 +68,8 @@ class RoutingTable:
     def match(self, inbound: Inbound, session: SessionData) -> tuple[Route | None, tuple[str, ...]]:
         if inbound.action is not None:
             head, *rest = inbound.action.split(":")
+            if rest and (head, rest[0]) in self.verbs:
+                return self.verbs[(head, rest[0])], tuple(rest)
             if head in self.prefixes:
                 return self.prefixes[head], tuple(rest)
             return None, ()

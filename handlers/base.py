@@ -87,6 +87,9 @@ class Route:
 
     - command: '/start' — matched on typed text (its first word).
     - prefix: 'job' — matched on actions 'job' and 'job:...'; args are the parts after it.
+      With verb: 'show' — matched only on 'job:show[:...]'; a verb row wins over its prefix's
+      plain row, so every button a journey shows can be its own row of the table. The args
+      still start with the verb (`ctx.arg_int(1)` is the id in 'job:show:42').
     - state: a session state — matched on typed text while the session is in that state.
     roles: who may reach the handler; checked by the core against the database row.
     """
@@ -96,7 +99,10 @@ class Route:
     prefix: str | None = None
     state: str | None = None
     roles: frozenset[Role] | None = None
+    verb: str | None = None
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:
             raise ValueError("a route has exactly one of command, prefix or state")
+        if self.verb is not None and self.prefix is None:
+            raise ValueError("a verb belongs to a prefix route")
