@@ -123,7 +123,7 @@ async def run_whole_bot(root: str, database_url: str) -> float | None:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     settings = Settings(database_url=database_url, telegram_token=TOKEN,
                         telegram_api_base_url=root + "/bot", data_key=secrets.token_bytes(32),
@@ -142,8 +142,8 @@ async def run_bare_echo(root: str) -> float | None:
     from telegram import Update
     from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-    from bot.channels.tg_request import AiohttpRequest, make_session
-    from bot.channels.tg_updates import PerChatUpdateProcessor
+    from bot.channels.telegram.request import AiohttpRequest, make_session
+    from bot.channels.telegram.updates import PerChatUpdateProcessor
 
     session = make_session()
 

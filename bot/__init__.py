@@ -1,1 +1,1 @@
-"""WE GO! bot: the application (settings, app factory, HTTP server, channels, scheduler, CLI)."""
+"""WE GO! bot, the composition root: app (one aiohttp server), runtime, scheduler, CLI, demo data."""

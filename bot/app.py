@@ -3,24 +3,32 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 from aiohttp import web
 
-from bot.channels.webchat import WebChat, WebChatSender
+from bot.channels import telegram, viber, webchat
+from bot.core.channels import ChannelAdapter
+from bot.core.sessions import SessionStore
+from bot.core.settings import Settings
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import Scheduler
-from bot.sessions import SessionStore
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
-WEBCHAT = web.AppKey("webchat", WebChat)
+ADAPTERS = web.AppKey("adapters", dict[str, ChannelAdapter])
 SCHEDULER = web.AppKey("scheduler", Scheduler)
-DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
+
+ChannelFactory = Callable[[Settings], ChannelAdapter | None]
+# Every channel, one line each: a factory that returns its adapter, or None when it is off.
+CHANNELS: tuple[ChannelFactory, ...] = (
+    webchat.from_settings,
+    telegram.from_settings,
+    viber.from_settings,
+)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -29,51 +37,53 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
                store: SessionStore | None = None, with_scheduler: bool | None = None,
-               exit_url: str = DEFAULT_EXIT_URL, serving: bool = False) -> web.Application:
+               serving: bool = False, exit_url: str | None = None,
+               channels: Sequence[ChannelFactory] = CHANNELS) -> web.Application:
     """The app. `serving` is for a long-running server (the CLI's run, the benchmark): it tunes
-    the garbage collector once start-up is done, which a test process must not have."""
+    the garbage collector once start-up is done, which a test process must not have.
+    `exit_url` is where the web chat page goes on a quick exit (tests point it home)."""
+    if exit_url is not None:
+        page_exit = exit_url
+        channels = [(lambda s: webchat.from_settings(s, page_exit))
+                    if factory is webchat.from_settings else factory for factory in channels]
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
-    webchat = WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)
-    app[WEBCHAT] = webchat
+    adapters = [adapter for factory in channels if (adapter := factory(settings)) is not None]
+    app[ADAPTERS] = {adapter.name: adapter for adapter in adapters}
     app.router.add_get("/healthz", health)
-    if settings.webchat_enabled:
-        app.add_routes(webchat.routes())
+    for adapter in adapters:
+        app.add_routes(adapter.routes())  # routes exist before start-up; they answer 503 till then
     run_scheduler = settings.scheduler_enabled if with_scheduler is None else with_scheduler
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock, store=store) as runtime:
             app[RUNTIME] = runtime
-            runtime.add_sender(webchat.sender)
-            webchat.core = runtime.core
             if runtime.demo_seeded:
                 log.info("demo data created (organisation 'demo')")
+            started: list[ChannelAdapter] = []
             scheduler = Scheduler(runtime)
             app[SCHEDULER] = scheduler
-            if run_scheduler:
-                await scheduler.start()
             try:
+                for adapter in adapters:
+                    await adapter.start(runtime)
+                    started.append(adapter)
+                if run_scheduler:
+                    await scheduler.start()
                 yield
             finally:
                 await scheduler.stop()  # already stopped on shutdown; here if start-up failed
-                webchat.core = None
+                for adapter in reversed(started):
+                    await adapter.stop()
 
     async def stop_scheduler(app: web.Application) -> None:
         # on_shutdown runs before any cleanup context: no job may send through a channel that
-        # the cleanups (Telegram's, Viber's) are about to close.
+        # is about to close.
         scheduler = app.get(SCHEDULER)
         if scheduler is not None:
             await scheduler.stop()
 
     app.on_shutdown.append(stop_scheduler)
-
     app.cleanup_ctx.append(lifecycle)
-    # Each channel adds its webhook routes and a cleanup context that runs inside the one above
-    # (so app[RUNTIME] is open), and does nothing when its token is not set.
-    from bot.channels import telegram, viber
-
-    telegram.install(app, settings)
-    viber.install(app, settings)
     if serving:
         app.on_startup.append(tune_gc_for_serving)  # after every start-up step above
     return app

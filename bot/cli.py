@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.settings import Settings, SettingsError
+from bot.core.settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
 
@@ -61,9 +61,9 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("seed-demo", "create the demo organisation 'demo' with invented content")
 def seed_demo_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.crypto import AddressVault
+    from bot.core.crypto import AddressVault
+    from bot.demo import seed_demo
     from bot.runtime import prepare_database
-    from db.demo import seed_demo
     from db.engine import make_engine, make_session_factory
 
     async def go() -> bool:

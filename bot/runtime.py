@@ -3,30 +3,44 @@ CLI, the tests). Nothing here is built at import time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.core import Core
-from bot.crypto import AddressVault
-from bot.delivery import ChannelSender, Delivery
-from bot.i18n import load_all
-from bot.sessions import SessionStore, make_session_store
-from bot.settings import Settings, SettingsError
-from db.demo import seed_demo
+from bot.channels.telegram.adapter import CAPABILITIES as TELEGRAM
+from bot.channels.viber.adapter import CAPABILITIES as VIBER
+from bot.channels.webchat.adapter import CAPABILITIES as WEBCHAT
+from bot.core.channels import Capabilities, ChannelSender
+from bot.core.context import Services
+from bot.core.core import Core
+from bot.core.crypto import AddressVault
+from bot.core.i18n import load_all
+from bot.core.sessions import SessionStore, make_session_store
+from bot.core.settings import Settings, SettingsError
+from bot.core.types import Channel, Inbound, Outcome
+from bot.demo import seed_demo
+from bot.services.delivery import Delivery, RefRecorder
+from bot.services.users import set_active_by_address
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
-from handlers.base import Services
 from handlers.routes import EXIT, FALLBACK, all_routes
 
 log = logging.getLogger(__name__)
 
 
+# What each channel can do, known even for channels not switched on here (a purge or a report
+# may meet rows of any channel).
+KNOWN_CHANNELS: dict[str, Capabilities] = {
+    Channel.WEBCHAT.value: WEBCHAT, Channel.TELEGRAM.value: TELEGRAM, Channel.VIBER.value: VIBER}
+
+
 @dataclass
 class Runtime:
+    """The open resources, and the ChannelHost that every channel adapter talks to."""
+
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -35,11 +49,43 @@ class Runtime:
     services: Services
     delivery: Delivery
     core: Core
+    refs: RefRecorder
     senders: dict[str, ChannelSender] = field(default_factory=dict)
     demo_seeded: bool = False
 
-    def add_sender(self, sender: ChannelSender) -> None:
+    # -- ChannelHost -------------------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> Outcome:
+        return await self.core.handle(inbound)
+
+    async def record_refs(self, channel: str, address: str, user_id: str | None,
+                          refs: Sequence[str]) -> None:
+        self.refs.add(channel, user_id, address, refs)
+
+    async def erase(self, channel: str, address: str, user_id: str | None,
+                    refs: Sequence[str]) -> None:
+        self.refs.add(channel, user_id, address, refs)
+        await self.refs.flush()  # every id she may see must be in the table before erasing
+        if user_id is not None:
+            await self.delivery.erase_now(user_id)
+        elif refs and channel in self.senders:
+            await self.senders[channel].delete(address, refs)
+
+    async def set_active(self, channel: str, address: str, active: bool) -> None:
+        key = self.vault.lookup_hash(channel, address)
+        changed = await set_active_by_address(self.sessionmaker, key, active)
+        if changed and not active:
+            await self.store.drop(key)
+        if changed:
+            log.info("%s user marked %s", channel, "active" if active else "inactive")
+
+    def add_sender(self, sender: ChannelSender, capabilities: Capabilities | None = None) -> None:
         self.senders[sender.name] = sender
+        if capabilities is not None:
+            self.services.channels[sender.name] = capabilities
+
+    def remove_sender(self, sender: ChannelSender) -> None:
+        if self.senders.get(sender.name) is sender:
+            del self.senders[sender.name]
 
 
 async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
@@ -67,22 +113,25 @@ async def open_runtime(settings: Settings, *,
         sessionmaker = make_session_factory(engine)
         vault = AddressVault.from_data_key(settings.data_key)
         services = Services(settings=settings, vault=vault,
-                            clock=clock or (lambda: datetime.now(UTC)))
+                            clock=clock or (lambda: datetime.now(UTC)),
+                            channels=dict(KNOWN_CHANNELS))
         senders: dict[str, ChannelSender] = {}
         delivery = Delivery(sessionmaker=sessionmaker, vault=vault, senders=senders,
                             clock=services.clock)
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
                     deliver=delivery.deliver)
+        refs = RefRecorder(sessionmaker, vault, services.clock)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,
-                          core=core, senders=senders)
+                          core=core, refs=refs, senders=senders)
         if settings.demo_data == "on" or (settings.demo_data == "auto"
                                           and not settings.has_channel_token):
             async with sessionmaker() as db, db.begin():
                 runtime.demo_seeded = await seed_demo(db, vault, services.clock())
         yield runtime
         await core.drain()
+        await refs.close()
     finally:
         await store.close()
         await engine.dispose()

@@ -10,8 +10,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.jobs import Job, all_jobs
 from bot.runtime import Runtime
+from bot.services.jobs import Job, all_jobs
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +19,8 @@ LEADER_LOCK_ID = 0x5745_474F  # "WEGO"
 LEADER_RETRY_SECONDS = 60.0  # a worker without the lock asks again this often
 
 
-async def _vanish(rt: Runtime) -> object:
-    return await rt.delivery.run_due_deletions()
-
-
 def default_jobs() -> list[Job]:
-    return [Job("deletions", 30, _vanish), *all_jobs()]
+    return all_jobs()
 
 
 class Scheduler:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli import command
-from bot.settings import Settings
+from bot.core.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,7 +152,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 async def run_import(settings: Settings, raw: bytes, org_slug: str | None,
                      today: date | None = None):  # noqa: ANN201 - ImportReport
 
-    from bot.csv_import import import_vacancies
+    from bot.services.csv_import import import_vacancies
     from db.models import AuditEntry
 
     engine, factory = await _prepared(settings)
@@ -196,7 +196,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 async def make_report(settings: Settings, start: date, end: date, out: Path,
                       org_slug: str | None = None) -> list[Path]:
-    from bot.report import collect, write_reports
+    from bot.services.report import collect, write_reports
 
     engine, factory = await _prepared(settings)
     try:

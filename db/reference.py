@@ -9,8 +9,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
 from db.models import HelpContact, Region
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a name for extraction (db imports nothing of ours); translated where shown."""
+    return message
 
 # The date the checked list (helplines.md) was compiled for this release. NGO partners re-check
 # each source before launch and correct rows in the database; the bot shows this date beside each.

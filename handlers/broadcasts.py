@@ -5,7 +5,7 @@ recipients will see it, then sends it now or schedules it, follows its progress 
 The draft lives only in the session until she confirms. The text is the coordinator's deliberate
 announcement, so it is stored in Broadcast.texts; nothing a participant types is involved.
 Recipients open the details of a discreet notification with `bc:show:<id>`. Delivery itself is
-bot/broadcasting.py, run by the `JOBS` dispatcher below.
+bot/services/broadcasting.py, run by its scheduled job (bot/services/jobs.py).
 """
 from __future__ import annotations
 
@@ -19,20 +19,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bot.broadcasting import (
+from bot.core.context import Ctx, Route
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, format_when, use_language
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
+from bot.services.broadcasting import (
     AUDIENCE_ROLES,
     Content,
     as_utc,
     count_audience,
     details_reply,
-    dispatch,
     load_content,
     notification_replies,
     progress,
 )
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, format_when, use_language
-from bot.jobs import Job
-from bot.types import Button, Reply
 from db import queries
 from db.models import (
     COORDINATOR_ROLES,
@@ -42,8 +42,6 @@ from db.models import (
     Organisation,
 )
 from db.reference import REGION_NAMES, TOPICS
-from handlers.base import Ctx, Route
-from handlers.ui import screen
 
 log = logging.getLogger(__name__)
 
@@ -543,4 +541,3 @@ ROUTES = [
     Route(receive_typed, state=BcState.TEXT, roles=COORDINATOR_ROLES),
     Route(receive_typed, state=BcState.WHEN, roles=COORDINATOR_ROLES),
 ]
-JOBS = [Job("broadcasts", 15, dispatch)]

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from bot.i18n import _
-from bot.types import Reply
+from bot.core.context import Ctx, Route
+from bot.core.types import Reply
+from bot.core.ui import cover_message
 from db.models import MessageRef
-from handlers.base import Ctx, Route
-
-
-def cover_message() -> Reply:
-    # Translators: neutral words that may stay on screen after a quick exit. Nothing about help.
-    return Reply(_("Thanks, talk soon."), silent=True)
 
 
 async def quick_exit(ctx: Ctx) -> list[Reply]:

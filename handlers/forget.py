@@ -1,16 +1,15 @@
 """Forget me: after a plain confirmation, every row tied to her is removed, the chat's messages
-are deleted where the platform allows, and the session ends with a neutral goodbye. Also the
-retention jobs (bot/retention.py), which the scheduler picks up from JOBS."""
+are deleted where the platform allows, and the session ends with a neutral goodbye (the erasing
+itself is bot/services/retention.py)."""
 from __future__ import annotations
 
 import logging
 
-from bot.i18n import _
-from bot.jobs import Job
-from bot.retention import erase_user, run_retention, run_tombstones
-from bot.types import Button, Reply
-from handlers.base import Ctx, Route
-from handlers.ui import screen
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
+from bot.services.retention import erase_user
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,4 @@ async def erase_me(ctx: Ctx) -> list[Reply]:
 ROUTES = [
     Route(forget_me, prefix="forget"),
     Route(forget_me, command="/forget"),
-]
-
-JOBS = [
-    Job("retention", 6 * 3600, run_retention),
-    Job("forgotten", 60, run_tombstones),
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from bot.i18n import _, data_text, format_day
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _, data_text, format_day
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
 from db import queries
 from db.models import HelpContact
 from db.reference import COUNTRY_NAMES
-from handlers.base import Ctx, Route
-from handlers.ui import screen
 
 COUNTRIES = ("BG", "IT", "ES", "GR")
 

@@ -8,15 +8,15 @@ import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
+from bot.core.types import Button, Reply
+from bot.core.ui import PAGE_SIZE, check, leave_prompt, pager, screen
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User, Vacancy
 from db.queries import jobs as jq
 from db.queries.jobs import JobFilters
 from db.reference import HOURS, SECTORS
-from handlers.base import Ctx, Route
-from handlers.ui import PAGE_SIZE, check, leave_prompt, pager, screen
 
 log = logging.getLogger(__name__)
 

@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.delivery import DeliveryFailed
-from bot.i18n import _, data_text, format_when, ngettext
-from bot.jobs import Job
-from bot.notify import discreet, in_quiet_hours
-from bot.types import Button, Outgoing, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _, data_text, format_when, ngettext
+from bot.core.types import Button, Reply
+from bot.core.ui import PAGE_SIZE, leave_prompt, pager, screen
+from bot.services.places import promote_waiting, region_day
 from db import queries
-from db.models import SURVIVOR_JOURNEY_ROLES, Meetup, PostStatus, Signup, SignupStatus, User
+from db.models import SURVIVOR_JOURNEY_ROLES, Meetup, PostStatus, Signup, SignupStatus
 from db.queries import meetups as mq
-from handlers.base import Ctx, Route
-from handlers.ui import PAGE_SIZE, leave_prompt, pager, screen
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +24,6 @@ def places_left_text(left: int) -> str:
     if left <= 0:
         return _("Full. You can join the waiting list.")
     return ngettext("{n} place left", "{n} places left", left)
-
-
-def region_day(now: datetime, tz: str) -> datetime:
-    return now.astimezone(ZoneInfo(tz))
 
 
 def not_available(ctx: Ctx, note: str) -> list[Reply]:
@@ -238,41 +224,6 @@ async def promote_next(ctx: Ctx, meetup: Meetup) -> None:
     ctx.outgoing.extend(await promote_waiting(ctx.db, meetup, ctx.now()))
 
 
-async def promote_waiting(db: AsyncSession, meetup: Meetup, now: datetime) -> list[Outgoing]:
-    """Free places go to the first women on the waiting list; returns the notices to send.
-    Shared by her cancelling (a handler) and by forgetting someone (retention)."""
-    notices: list[Outgoing] = []
-    tz = await queries.region_timezone(db, meetup.region_code)
-    while meetup.capacity - await mq.confirmed_count(db, meetup.id) > 0:
-        nxt = await mq.first_waiting(db, meetup.id)
-        if nxt is None:
-            break
-        nxt.status = SignupStatus.CONFIRMED
-        nxt.reminded_day = nxt.reminded_soon = False  # she has not seen the address yet
-        await db.flush()
-        await queries.bump(db, "meetup_signups", day=region_day(now, tz).date(),
-                           org_id=meetup.org_id, region_code=meetup.region_code)
-        user = await db.get(User, nxt.user_id)
-        if user is not None and user.active:
-            notices.append(_promotion_notice(user, meetup, tz, now))
-        log.info("meetup %s: first on the waiting list promoted", meetup.id)
-    return notices
-
-
-def _promotion_notice(user: User, meetup: Meetup, tz: str, now: datetime) -> Outgoing:
-    title, starts, meetup_id = meetup.title, mq.aware(meetup.starts_at), meetup.id
-
-    def build() -> list[Reply]:
-        details = Reply(
-            _("Good news: a place became free and it is yours. “{title}”, {when}.",
-              title=data_text(title), when=format_when(starts, tz)),
-            buttons=((Button(_("Open"), f"ev:show:{meetup_id}"),),))
-        return [discreet(user, details, f"ev:show:{meetup_id}")]
-
-    # During her quiet hours the message arrives without a sound (she sees it when she looks).
-    return Outgoing(user.id, build, notification=not in_quiet_hours(user, now, tz))
-
-
 # -- her meetups ------------------------------------------------------------------------------
 async def my_meetups(ctx: Ctx) -> list[Reply]:
     """ev:mine — the meetups she signed up for (or waits for)."""
@@ -333,90 +284,7 @@ async def open_meetups(ctx: Ctx) -> list[Reply]:
     return await route_meetups(ctx)
 
 
-# -- scheduled work ----------------------------------------------------------------------------
-def reminder_reply(user: User, meetup: Meetup, tz: str, kind: str) -> Reply:
-    """Built under her language when it is sent. The place is in it: she has a place."""
-    first = (_("Reminder: your meetup is tomorrow.") if kind == "day"
-             else _("Reminder: your meetup starts soon."))
-    details = Reply("\n\n".join([
-        first, data_text(meetup.title),
-        _("When: {when}", when=format_when(mq.aware(meetup.starts_at), tz)),
-        _("Where: {place}", place=data_text(meetup.place)),
-        _("If you cannot come, please cancel so that someone else can have your place."),
-    ]), buttons=((Button(_("Open"), f"ev:show:{meetup.id}"),),))
-    return discreet(user, details, f"ev:show:{meetup.id}")
-
-
-async def send_reminders(rt: Runtime) -> int:
-    """Every few minutes: the day-before and two-hours-before reminders, once each; during her
-    quiet hours they wait for the next run, and none is ever sent after the start."""
-    now = rt.services.clock()
-    async with rt.sessionmaker() as db:
-        due = await mq.due_reminders(db, now)
-        zones = {r.code: r.timezone for r in await queries.regions(db)}
-    sent = 0
-    for item in due:
-        tz = zones.get(item.user.region_code or "", zones.get(item.meetup.region_code,
-                                                              "Europe/Brussels"))
-        if in_quiet_hours(item.user, now, tz):
-            continue
-        flag = Signup.reminded_day if item.kind == "day" else Signup.reminded_soon
-        values = {"reminded_day": True, "reminded_soon": True} if item.kind == "soon" \
-            else {"reminded_day": True}
-        # Claim first, then send: "once each" even when two runs overlap or a send fails.
-        async with rt.sessionmaker() as db, db.begin():
-            claimed = await db.execute(update(Signup)
-                                       .where(Signup.id == item.signup_id, flag.is_(False))
-                                       .values(**values))
-        if claimed.rowcount != 1:
-            continue
-        meetup_tz = zones.get(item.meetup.region_code, "Europe/Brussels")
-        user, meetup, kind = item.user, item.meetup, item.kind
-        try:
-            delivered = await rt.delivery.send_to_user(
-                user.id,
-                lambda u=user, m=meetup, z=meetup_tz, k=kind: [reminder_reply(u, m, z, k)])
-        except DeliveryFailed as exc:
-            # One woman's failed send must not stop the others. Nothing sent: try next run;
-            # maybe sent (a time-out): keep it claimed, so she never gets it twice.
-            if exc.retry:
-                async with rt.sessionmaker() as db, db.begin():
-                    await db.execute(update(Signup).where(Signup.id == item.signup_id)
-                                     .values({flag.key: False}))
-            continue
-        if delivered:
-            sent += 1
-    if sent:
-        log.info("meetup reminders sent: %d", sent)
-    return sent
-
-
-async def purge_past_signups(rt: Runtime) -> int:
-    """After a meetup ends its sign-ups are deleted; first the aggregate counters are kept."""
-    now = rt.services.clock()
-    removed = 0
-    async with rt.sessionmaker() as db, db.begin():
-        zones = {r.code: r.timezone for r in await queries.regions(db)}
-        for meetup in await mq.ended_with_signups(db, now):
-            signups = await mq.signups_of(db, meetup.id)
-            attended = sum(1 for s in signups if s.attended is True)
-            if attended:
-                day = region_day(mq.aware(meetup.starts_at),
-                                 zones.get(meetup.region_code, "Europe/Brussels")).date()
-                await queries.bump(db, "meetup_attended", day=day, org_id=meetup.org_id,
-                                   region_code=meetup.region_code, n=attended)
-            await db.execute(delete(Signup).where(Signup.meetup_id == meetup.id))
-            removed += len(signups)
-    if removed:
-        log.info("past meetup sign-ups deleted: %d", removed)
-    return removed
-
-
 ROUTES = [
     Route(route_meetups, prefix="ev", roles=SURVIVOR_JOURNEY_ROLES),
     Route(open_meetups, command="/meetups", roles=SURVIVOR_JOURNEY_ROLES),
-]
-JOBS = [
-    Job("meetup_reminders", 300, send_reminders),
-    Job("meetup_purge", 900, purge_past_signups),
 ]

@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, or_, select, update
 
-from bot.i18n import _, data_text, format_clock, format_when
-from bot.notify import in_quiet_hours
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _, data_text, format_clock, format_when
+from bot.core.notify import in_quiet_hours
+from bot.core.types import Button, Reply
+from bot.core.ui import pager, screen
 from db import queries
 from db.models import (
     COORDINATOR_ROLES,
@@ -26,9 +28,7 @@ from db.models import (
     Vacancy,
 )
 from db.reference import REGION_NAMES
-from handlers.base import Ctx, Route
 from handlers.mod_scope import PAGE, in_scope, not_found
-from handlers.ui import pager, screen
 
 log = logging.getLogger(__name__)
 

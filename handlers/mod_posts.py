@@ -9,9 +9,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, data_text, format_day, format_when, ngettext
-from bot.notify import in_quiet_hours
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    N_,
+    _,
+    data_text,
+    format_day,
+    format_when,
+    ngettext,
+)
+from bot.core.notify import in_quiet_hours
+from bot.core.types import Button, Reply
+from bot.core.ui import pager, screen
 from db import queries
 from db.models import (
     STAFF_ROLES,
@@ -27,12 +38,10 @@ from db.models import (
 )
 from db.queries import meetups as mq
 from db.reference import HOURS, REGION_NAMES
-from handlers.base import Ctx, Route
 from handlers.meetups import places_left_text, promote_waiting
 from handlers.mod_employers import sector_choices
 from handlers.mod_forms import Field, Form, parse_value, start_form
 from handlers.mod_scope import PAGE, in_scope, no_org, not_found, org_region_codes, scope_filter
-from handlers.ui import pager, screen
 
 
 class EditState(StrEnum):

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, true
 
-from bot.i18n import _
-from bot.types import Button, Reply
+from bot.core.i18n import _
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
 from db.models import Role, User
 from db.queries import org_region_codes  # noqa: F401 - imported from here by the mod_* screens
-from handlers.ui import screen
 
 PAGE = 6
 

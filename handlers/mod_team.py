@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, _, format_day, format_when
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import N_, _, format_day, format_when
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
 from db import queries
 from db.models import COORDINATOR_ROLES, AuditEntry, Invite, Organisation, Role, User
-from handlers.base import Ctx, Route
 from handlers.mod_scope import no_org, not_found
-from handlers.ui import screen
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from bot.i18n import _
-from bot.report import METRICS, collect, shown
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
+from bot.services.report import METRICS, collect, shown
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
 from db.reference import REGION_NAMES
 from handlers import mod_contacts, mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
-from handlers.base import Ctx, Route
 from handlers.mod_scope import no_org, not_found
-from handlers.ui import screen
 
 
 async def staff_menu(ctx: Ctx) -> Reply:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.i18n import _, format_day
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import _, format_day
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
 from db.models import Broadcast, BroadcastDelivery, DeliveryStatus, Role, Topic
 from db.reference import REGION_NAMES
-from handlers.base import Ctx, Route
-from handlers.ui import screen
 
 RECENT = 5
 PROFESSIONALS = frozenset({Role.PROFESSIONAL})

@@ -2,6 +2,7 @@
 (commands, then action prefixes, then session states) and refuses duplicates."""
 from __future__ import annotations
 
+from bot.core.context import Route
 from handlers import (
     broadcasts,
     forget,
@@ -19,7 +20,6 @@ from handlers import (
 from handlers import (
     help as help_journey,
 )
-from handlers.base import Route
 
 JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professionals,
             moderation, broadcasts)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from bot.i18n import LANGUAGE_NAMES, _, format_clock, ngettext
-from bot.retention import reschedule_deletions
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import LANGUAGE_NAMES, _, format_clock, ngettext
+from bot.core.types import Button, Reply
+from bot.core.ui import check, screen
+from bot.services.retention import reschedule_deletions
 from db import queries
 from db.reference import REGION_NAMES, TOPICS
-from handlers.base import Ctx, Route
-from handlers.ui import check, screen
 
 # Quiet hour presets (start, end) in her region's time; free typing invites mistakes.
 QUIET_PRESETS: tuple[tuple[int, int], ...] = ((20, 8), (21, 8), (22, 7), (23, 7))

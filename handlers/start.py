@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, _, normalise_language, set_language
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, _, normalise_language, set_language
+from bot.core.types import Button, Reply
+from bot.core.ui import check, screen
 from db import queries
 from db.models import Role
 from db.reference import REGION_NAMES
-from handlers.base import Ctx, Route
-from handlers.ui import check, screen
 
 DEEP_LINK = re.compile(r"^(ev|job)-(\d{1,9})$")
 DEEP_TARGET = {"ev": "ev:show:{}", "job": "job:show:{}"}

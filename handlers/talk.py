@@ -9,14 +9,14 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from bot.crypto import hash_secret, verify_secret
-from bot.i18n import _
-from bot.notify import discreet
-from bot.types import Button, Reply
+from bot.core.context import Ctx, Route
+from bot.core.crypto import hash_secret, verify_secret
+from bot.core.i18n import _
+from bot.core.notify import discreet
+from bot.core.types import Button, Reply
+from bot.core.ui import screen
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User
-from handlers.base import Ctx, Route
-from handlers.ui import screen
 
 CODEWORD_MIN = 3
 CODEWORD_MAX = 64

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import secrets
 
-from bot.core import Core
-from bot.types import Button, Channel, Inbound, Outcome, Reply
+from bot.core.core import Core
+from bot.core.types import Button, Channel, Inbound, Outcome, Reply
 
 
 class ChatDriver:

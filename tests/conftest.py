@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import reload_catalogs
+from bot.core.i18n import reload_catalogs
+from bot.core.settings import Settings
 from bot.runtime import Runtime, open_runtime
-from bot.settings import Settings
 from tests.chat import ChatDriver
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

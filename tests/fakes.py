@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.types import Reply
+from bot.core.types import Reply
 
 
 class Outbox:

@@ -8,9 +8,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import WEBCHAT, create_app
-from bot.channels.webchat import RateLimiter
-from bot.settings import Settings
+from bot.app import ADAPTERS, create_app
+from bot.channels.webchat.adapter import RateLimiter
+from bot.core.settings import Settings
 from tests.conftest import free_port
 
 
@@ -21,7 +21,7 @@ async def serve(settings: Settings, *, real_rate_limit: bool = False,
     is lifted unless a test is about it."""
     app = create_app(settings, **kwargs)
     if not real_rate_limit:
-        app[WEBCHAT].limiter = RateLimiter(rate_per_second=10_000, burst=100_000)
+        app[ADAPTERS]["webchat"].limiter = RateLimiter(rate_per_second=10_000, burst=100_000)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

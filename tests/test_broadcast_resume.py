@@ -10,11 +10,11 @@ from datetime import date
 
 from sqlalchemy import func, insert, select
 
-from bot.broadcasting import Broadcaster
-from bot.crypto import AddressVault
+from bot.core.crypto import AddressVault
+from bot.core.settings import Settings
+from bot.core.types import Reply
 from bot.runtime import Runtime, open_runtime
-from bot.settings import Settings
-from bot.types import Reply
+from bot.services.broadcasting import Broadcaster
 from db.models import (
     Broadcast,
     BroadcastDelivery,
@@ -166,7 +166,7 @@ async def test_a_long_run_of_people_without_the_topic_does_not_stall_materialisi
         rt: Runtime, clock: FakeClock) -> None:
     """1,500 people who did not ask for the topic come first (by id); the three who did must still
     get a delivery row, and the pass must end."""
-    from bot.broadcasting import MATERIALISE_CHUNK
+    from bot.services.broadcasting import MATERIALISE_CHUNK
 
     async with rt.sessionmaker() as db, db.begin():
         org = Organisation(slug="long", name="Long run")

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from bot.broadcasting import Broadcaster
-from bot.delivery import DeliveryFailed, RecipientGone
+from bot.core.types import Reply
 from bot.runtime import Runtime
-from bot.types import Reply
+from bot.services.broadcasting import Broadcaster
+from bot.services.delivery import DeliveryFailed, RecipientGone
 from db.models import (
     AuditEntry,
     Broadcast,
@@ -549,7 +549,7 @@ async def test_draft_survives_nothing_but_the_session(rt: Runtime, sender: Recor
 
 # -- engine pieces ---------------------------------------------------------------------------------
 async def test_rate_limiter_spaces_sends_per_channel() -> None:
-    from bot.broadcasting import CHANNEL_RATES, RateLimiter
+    from bot.services.broadcasting import CHANNEL_RATES, RateLimiter
 
     now = [100.0]
     slept: list[float] = []
@@ -574,7 +574,7 @@ async def test_rate_limiter_spaces_sends_per_channel() -> None:
 
 async def test_materialising_resumes_after_a_committed_prefix(
         rt: Runtime, sender: RecordingSender, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.broadcasting as engine_module
+    import bot.services.broadcasting as engine_module
 
     monkeypatch.setattr(engine_module, "MATERIALISE_CHUNK", 3)
     org = await make_org(rt, "ngo", ["milan"])
@@ -598,7 +598,7 @@ async def test_materialising_resumes_after_a_committed_prefix(
 
 
 def test_dispatcher_is_a_registered_job() -> None:
-    from bot.jobs import all_jobs
+    from bot.services.jobs import all_jobs
 
     (job,) = [j for j in all_jobs() if j.name == "broadcasts"]
     assert 10 <= job.seconds <= 30

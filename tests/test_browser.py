@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.conftest import make_settings, require_service
 from tests.http import serve
 

@@ -10,7 +10,7 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
-from bot.i18n import LANGUAGES, LOCALES_DIR
+from bot.core.i18n import LANGUAGES, LOCALES_DIR
 from bot.runtime import Runtime
 from db.models import Organisation
 from handlers.mod_team import create_invite

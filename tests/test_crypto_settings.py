@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from bot.crypto import AddressVault, hash_secret, verify_secret
-from bot.settings import Settings, SettingsError
+from bot.core.crypto import AddressVault, hash_secret, verify_secret
+from bot.core.settings import Settings, SettingsError
 
 
 def test_address_encryption_round_trip_and_binding() -> None:

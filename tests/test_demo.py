@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.demo import seed_demo
 from bot.runtime import Runtime
-from db.demo import seed_demo
 from db.models import CommitmentStatus, Employer, Meetup, Organisation, Signup, User, Vacancy
 from db.queries import jobs as jq
 from db.queries import meetups as mq

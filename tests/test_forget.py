@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import String, Text, func, select
 
+from bot.core.types import Channel, Reply
 from bot.runtime import Runtime
-from bot.types import Channel, Reply
+from bot.services.jobs import all_jobs
 from db.models import (
     AuditEntry,
     Base,
@@ -25,7 +26,6 @@ from db.models import (
     SignupStatus,
     User,
 )
-from handlers.forget import JOBS
 from tests.chat import ChatDriver
 from tests.test_talk import add_caseworker, her, open_talk
 from tests.test_vanishing import FakeSender
@@ -191,7 +191,7 @@ async def test_telegram_messages_are_deleted_then_nothing_remains(rt: Runtime, c
         due = list((await db.execute(select(MessageRef))).scalars())
         assert len(due) == 3 and all(r.delete_at is not None for r in due)
     assert set(await rows_naming(rt, uid)) == {"users.id", "message_refs.user_id"}
-    (job,) = [j for j in JOBS if j.name == "forgotten"]
+    (job,) = [j for j in all_jobs() if j.name == "forgotten"]
     await job.run(rt)
     assert sender.deleted_refs(chat.address) == refs
     assert await rows_naming(rt, uid) == {}
@@ -199,7 +199,7 @@ async def test_telegram_messages_are_deleted_then_nothing_remains(rt: Runtime, c
 
 async def test_tombstone_goes_even_if_the_channel_keeps_failing(rt: Runtime, clock,  # noqa: ANN001
                                                                 sender: FakeSender) -> None:
-    from bot.delivery import DeliveryFailed
+    from bot.services.delivery import DeliveryFailed
 
     async def refuse(address: str, refs: object) -> None:
         raise DeliveryFailed("busy", retry=True)
@@ -212,7 +212,7 @@ async def test_tombstone_goes_even_if_the_channel_keeps_failing(rt: Runtime, clo
     await chat.press("forget", must_exist=False)
     await chat.press("forget:yes")
     sender.delete = refuse  # type: ignore[method-assign]
-    (job,) = [j for j in JOBS if j.name == "forgotten"]
+    (job,) = [j for j in all_jobs() if j.name == "forgotten"]
     await job.run(rt)
     assert "users.id" in await rows_naming(rt, uid)
     clock.advance(days=6)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.i18n import LANGUAGES
+from bot.core.i18n import LANGUAGES
+from bot.core.types import Channel, Inbound
 from bot.runtime import Runtime
-from bot.types import Channel, Inbound
 from db.models import MessageRef, User
 from tests.chat import ChatDriver
 

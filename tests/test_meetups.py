@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.demo import MEETUP_PLACE
 from bot.runtime import Runtime, open_runtime
-from db.demo import MEETUP_PLACE
+from bot.services.reminders import purge_past_signups, send_reminders
 from db.models import (
     Handoff,
     ImpactCount,
@@ -20,7 +21,6 @@ from db.models import (
     SignupStatus,
     User,
 )
-from handlers.meetups import purge_past_signups, send_reminders
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
@@ -408,7 +408,7 @@ async def test_purge_after_the_meetup_counts_attendance_then_deletes(
 
 
 async def test_jobs_are_registered() -> None:
-    from bot.jobs import all_jobs
+    from bot.services.jobs import all_jobs
 
     names = {job.name: job.seconds for job in all_jobs()}
     assert names["meetup_reminders"] <= 300 and "meetup_purge" in names
@@ -459,7 +459,7 @@ async def test_a_failed_reminder_send_does_not_stop_the_others(
         rt: Runtime, outbox: Outbox, clock: FakeClock) -> None:
     """The first woman's send fails with nothing sent: the second still gets hers, and the first
     gets hers on the next run. A send that may have arrived is never repeated."""
-    from bot.delivery import DeliveryFailed
+    from bot.services.delivery import DeliveryFailed
 
     mid = await make_meetup(rt, starts_in=timedelta(hours=30))
     first, second, third = (ChatDriver(rt.core) for _ in range(3))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.i18n import _, use_language
+from bot.core.i18n import _, use_language
+from bot.core.types import Outgoing, Reply
 from bot.runtime import Runtime
-from bot.types import Outgoing, Reply
 from db.models import Handoff, ImpactCount
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
@@ -28,7 +28,7 @@ class Outbox:
         rt.core.deliver = self.deliver
 
     async def deliver(self, item: Outgoing) -> None:
-        from bot.i18n import use_language
+        from bot.core.i18n import use_language
         from db.models import User
 
         async with self.rt.sessionmaker() as db:

@@ -7,7 +7,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.app import RUNTIME
-from bot.settings import Settings
+from bot.core.settings import Settings
 from db.models import Handoff, User, Vacancy
 from tests.conftest import make_settings
 from tests.http import WebChatClient, serve

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.core.sessions import MemorySessionStore, SessionData
+from bot.core.types import Reply
 from bot.runtime import Runtime, open_runtime
-from bot.sessions import MemorySessionStore, SessionData
-from bot.types import Reply
 from db.models import Employer, Meetup, Signup, User, Vacancy
 from tests.canary import assert_not_on_disk
 from tests.chat import ChatDriver

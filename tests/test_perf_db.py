@@ -130,11 +130,11 @@ async def test_locking_reads_and_writes_still_run_in_one_transaction(rt: Runtime
 async def test_the_core_commits_a_handler_and_rolls_back_a_failing_one(rt: Runtime) -> None:
     """One transaction per update, owned by the core (bot/core.py): a handler's writes are
     committed; a handler that fails leaves nothing behind and she gets the apology."""
-    from bot.core import Core
-    from bot.sessions import MemorySessionStore
-    from bot.types import Channel, Inbound
-    from handlers.base import Ctx, Route
-    from handlers.ui import screen
+    from bot.core.context import Ctx, Route
+    from bot.core.core import Core
+    from bot.core.sessions import MemorySessionStore
+    from bot.core.types import Channel, Inbound
+    from bot.core.ui import screen
 
     async def write_ok(ctx: Ctx) -> list:
         """Writes and succeeds."""

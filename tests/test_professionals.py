@@ -2,8 +2,8 @@
 dates, region; they get training broadcasts meant for professionals and never see participants."""
 from __future__ import annotations
 
-from bot.broadcasting import Broadcaster
 from bot.runtime import Runtime
+from bot.services.broadcasting import Broadcaster
 from tests.test_broadcasts import (
     RecordingSender,
     compose,

@@ -5,9 +5,9 @@ import csv
 from datetime import date
 from pathlib import Path
 
-from bot.report import collect, shown, write_chart, write_reports
+from bot.core.settings import Settings
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.services.report import collect, shown, write_chart, write_reports
 from db.models import ImpactCount
 from tests.chat import ChatDriver
 from tests.test_moderation import add_employer, make_org, staff
@@ -86,7 +86,7 @@ async def test_cli_report_writes_csv_and_png_with_small_counts_hidden(
 
 
 def test_chart_looks_the_same_for_every_count_from_1_to_4(tmp_path: Path) -> None:
-    from bot.report import METRICS, OrgReport
+    from bot.services.report import METRICS, OrgReport
 
     pictures = set()
     for n in (1, 4):

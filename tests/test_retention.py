@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-import bot.retention as retention
+import bot.services.retention as retention
+from bot.core.types import Channel
 from bot.runtime import Runtime
 from bot.scheduler import default_jobs
-from bot.types import Channel
+from bot.services.jobs import all_jobs
 from db.models import Handoff, Invite, Role, Signup, SignupStatus, User
-from handlers.forget import JOBS
 from tests.chat import ChatDriver
 from tests.test_forget import make_meetup, rows_naming, sign_up
 from tests.test_talk import add_caseworker, her
@@ -21,7 +21,7 @@ from tests.test_vanishing import FakeSender
 
 
 async def run_job(rt: Runtime) -> None:
-    (job,) = [j for j in JOBS if j.name == "retention"]
+    (job,) = [j for j in all_jobs() if j.name == "retention"]
     await job.run(rt)
 
 

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from bot.app import SCHEDULER, create_app
-from bot.jobs import Job
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import LEADER_RETRY_SECONDS, Scheduler
+from bot.services.jobs import Job
 from tests.conftest import FakeClock, make_settings
 
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bot.sessions import MemorySessionStore, RedisSessionStore, SessionData
+from bot.core.sessions import MemorySessionStore, RedisSessionStore, SessionData
 from tests.conftest import REDIS_URL, require_service
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.core.settings import Settings
 from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.staff_cli import run_import
 from db.models import Vacancy
 from tests.chat import ChatDriver

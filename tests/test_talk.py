@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.crypto import verify_secret
+from bot.core.crypto import verify_secret
+from bot.core.types import Channel
 from bot.runtime import Runtime, open_runtime
-from bot.types import Channel
 from db.models import Handoff, HandoffStatus, Organisation, OrganisationRegion, Role, User
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver

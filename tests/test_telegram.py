@@ -13,12 +13,12 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.app import RUNTIME
-from bot.channels.telegram import TELEGRAM_CHANNEL, TelegramChannel, split_text
-from bot.channels.tg_request import AiohttpRequest
-from bot.i18n import LANGUAGES
+from bot.app import ADAPTERS, RUNTIME
+from bot.channels.telegram.adapter import TelegramChannel, split_text
+from bot.channels.telegram.request import AiohttpRequest
+from bot.core.i18n import LANGUAGES
+from bot.core.settings import Settings
 from bot.runtime import Runtime
-from bot.settings import Settings
 from db.models import MessageRef, User
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.conftest import FakeClock, make_settings
@@ -45,7 +45,7 @@ class Tg:
 
     @property
     def channel(self) -> TelegramChannel:
-        return self.app[TELEGRAM_CHANNEL]
+        return self.app[ADAPTERS]["telegram"]
 
     @property
     def rt(self) -> Runtime:
@@ -71,7 +71,7 @@ class Tg:
         return self.fake.last_bot_message(chat).text
 
     async def refs(self, chat: int = CHAT) -> list[MessageRef]:
-        await self.channel.refs.flush()
+        await self.rt.refs.flush()
         key = self.rt.vault.lookup_hash("telegram", str(chat))
         async with self.rt.sessionmaker() as db:
             user = (await db.execute(select(User).where(User.lookup_hash == key))).scalar_one()
@@ -243,7 +243,7 @@ async def test_faults_429_5xx_403_400_and_timeout(tg: Tg) -> None:
     uid = await _user_id(rt)
 
     def notice() -> list:
-        from bot.types import Reply
+        from bot.core.types import Reply
         return [Reply("A new date is out.")]
 
     fake.fail("sendMessage", "429", retry_after=1)
@@ -254,7 +254,7 @@ async def test_faults_429_5xx_403_400_and_timeout(tg: Tg) -> None:
     assert [m.text for m in fake.bot_messages(CHAT)][-2:] == ["A new date is out."] * 2
 
     # 400: refused for good, nothing sent, she stays active.
-    from bot.delivery import DeliveryFailed
+    from bot.services.delivery import DeliveryFailed
     fake.fail("sendMessage", "400")
     with pytest.raises(DeliveryFailed) as failed:
         await rt.delivery.send_to_user(uid, notice)
@@ -289,7 +289,7 @@ async def test_retry_after_holds_bulk_and_answers_still_come_first(tg: Tg) -> No
     await onboard(tg, chat=CHAT + 1)
     rt, fake = tg.rt, tg.fake
     uid = await _user_id(rt)
-    from bot.types import Reply
+    from bot.core.types import Reply
 
     fake.fail("sendMessage", "429", retry_after=1)
     loop = asyncio.get_running_loop()
@@ -317,7 +317,7 @@ async def test_webhook_refuses_a_wrong_secret_and_accepts_the_right_one(database
             assert fake.webhook == {"url": "https://bot.example.org/webhooks/telegram",
                                     "secret_token": secret,
                                     "allowed_updates": ["message", "callback_query"]}
-            channel = app[TELEGRAM_CHANNEL]
+            channel = app[ADAPTERS]["telegram"]
             update = fake.message_update(CHAT, "/start")
             update["update_id"] = 1
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
@@ -342,7 +342,7 @@ async def test_webhook_refuses_a_wrong_secret_and_accepts_the_right_one(database
 
 
 async def test_webhook_needs_a_strong_secret(database_url: str) -> None:
-    from bot.settings import SettingsError
+    from bot.core.settings import SettingsError
     with pytest.raises(SettingsError):
         TelegramChannel(make_settings(database_url, telegram_token="1:x",
                                       public_url="https://bot.example.org",
@@ -380,7 +380,7 @@ async def test_no_message_text_in_any_log_at_debug(tmp_path: Path, clock: FakeCl
     finally:
         for lg, level in zip(libraries, saved, strict=True):
             lg.setLevel(level)
-    assert any(r.name == "bot.channels.telegram" and r.levelno == logging.INFO
+    assert any(r.name == "bot.channels.telegram.adapter" and r.levelno == logging.INFO
                for r in caplog_all.records)  # the capture worked, at INFO and below
     assert_not_logged(canary, caplog_all)
     assert_not_on_disk(canary, tmp_path)
@@ -421,8 +421,8 @@ async def test_a_lost_connection_after_a_bulk_send_is_never_repeated(database_ur
             await onboard(tg)
             tg.channel.sender.backoff = 0.01  # type: ignore[union-attr]
             uid = await _user_id(tg.rt)
-            from bot.delivery import DeliveryFailed
-            from bot.types import Reply
+            from bot.core.types import Reply
+            from bot.services.delivery import DeliveryFailed
 
             assert isinstance(fake, DroppingBotApi)
             fake.drops = 1

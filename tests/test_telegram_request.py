@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.channels.tg_request import AiohttpRequest, make_session
+from bot.channels.telegram.request import AiohttpRequest, make_session
 from tests.canary import assert_not_logged, new_canary
 from tests.fake_bot_api import serve_fake
 

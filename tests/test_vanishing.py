@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.delivery import DELETE_WINDOW
+from bot.core.settings import Settings
+from bot.core.types import Channel, Reply
 from bot.runtime import Runtime, open_runtime
-from bot.settings import Settings
-from bot.types import Channel, Reply
+from bot.services.delivery import DELETE_WINDOW
 from db.models import MessageRef, User
 from tests.chat import ChatDriver
 
@@ -200,7 +200,7 @@ async def test_deletions_survive_a_restart(settings: Settings, clock) -> None:  
 
 async def test_refs_are_stamped_with_the_delivery_clock(rt: Runtime, clock) -> None:  # noqa: ANN001
     """Delivery uses the bot's clock (Services.clock), not the wall clock, when one is given."""
-    from bot.delivery import Delivery
+    from bot.services.delivery import Delivery
     from db.models import utcnow
 
     assert Delivery(rt.sessionmaker, rt.vault, {}).clock is utcnow  # today's default
@@ -274,7 +274,7 @@ async def test_platform_deletions_run_outside_any_transaction(rt: Runtime,
 
 async def test_a_failed_deletion_is_retried_and_a_gone_recipient_is_marked(
         rt: Runtime, clock) -> None:  # noqa: ANN001
-    from bot.delivery import DeliveryFailed, RecipientGone
+    from bot.services.delivery import DeliveryFailed, RecipientGone
 
     chat, sender, uid = await setup(rt, clock)
     other = ChatDriver(rt.core, channel=Channel.TELEGRAM)

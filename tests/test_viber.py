@@ -18,14 +18,13 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.app import RUNTIME, create_app
-from bot.channels.viber import (
+from bot.app import ADAPTERS, RUNTIME, create_app
+from bot.channels.viber.adapter import (
     ACTION_MARKER,
     EXIT_BG,
     MAX_ROWS,
     MAX_TEXT_CHARS,
     SENDER_NAME,
-    VIBER,
     WEBHOOK_PATH,
     ViberChannel,
     fit_rows,
@@ -35,12 +34,12 @@ from bot.channels.viber import (
     request_size,
     split_text,
 )
-from bot.channels.viber_client import MAX_REQUEST_BYTES, ViberClient
-from bot.delivery import DeliveryFailed, RecipientGone
+from bot.channels.viber.client import MAX_REQUEST_BYTES, ViberClient
+from bot.core.types import Button, Channel, Reply
+from bot.core.ui import exit_button
 from bot.runtime import Runtime
-from bot.types import Button, Channel, Reply
+from bot.services.delivery import DeliveryFailed, RecipientGone
 from db.models import User
-from handlers.ui import exit_button
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.conftest import FakeClock, free_port, make_settings
 from tests.fake_viber_api import FakeViberApi, post_event, run_fake, sign
@@ -67,7 +66,7 @@ class Bot:
 
     @property
     def channel(self) -> ViberChannel:
-        return self.app[VIBER]
+        return self.app[ADAPTERS]["viber"]
 
     async def users(self) -> int:
         async with self.runtime.sessionmaker() as db:
@@ -162,7 +161,7 @@ async def fake() -> AsyncIterator[FakeViberApi]:
 async def bot(database_url: str, fake: FakeViberApi, clock: FakeClock) -> AsyncIterator[Bot]:
     settings = make_settings(database_url, viber_token=TOKEN, viber_api_base_url=fake.base_url)
     async with serve(settings, clock=clock) as (base, app), aiohttp.ClientSession() as http:
-        app[VIBER].client.backoff = 0.01  # type: ignore[union-attr]
+        app[ADAPTERS]["viber"].client.backoff = 0.01  # type: ignore[union-attr]
         yield Bot(base, app, http, fake)
 
 
@@ -493,7 +492,7 @@ async def test_webhook_is_registered_once_the_server_listens(database_url: str,
 
 async def test_no_token_no_route(database_url: str) -> None:
     async with serve(make_settings(database_url)) as (base, app), aiohttp.ClientSession() as http:
-        assert VIBER not in app
+        assert "viber" not in app[ADAPTERS]
         async with http.post(base + WEBHOOK_PATH, data=b"{}") as resp:
             assert resp.status in (404, 405)
         assert "viber" not in app[RUNTIME].senders

@@ -6,7 +6,7 @@ import secrets
 import aiohttp
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.conftest import make_settings
 from tests.http import WebChatClient, serve
 
@@ -64,7 +64,7 @@ async def test_malformed_requests_are_refused_with_a_translated_error(
 
 async def test_poll_returns_relayed_messages(http_settings: Settings) -> None:
     from bot.app import RUNTIME
-    from bot.types import Channel, Inbound, Reply
+    from bot.core.types import Channel, Inbound, Reply
 
     async with serve(http_settings) as (base, app), aiohttp.ClientSession() as http:
         client = WebChatClient(http, base, secrets.token_hex(16))
@@ -81,7 +81,7 @@ async def test_poll_returns_relayed_messages(http_settings: Settings) -> None:
 
 
 def test_rate_limiter_refills() -> None:
-    from bot.channels.webchat import RateLimiter
+    from bot.channels.webchat.adapter import RateLimiter
 
     now = [0.0]
     limiter = RateLimiter(rate_per_second=1.0, burst=3, clock=lambda: now[0])
@@ -137,8 +137,8 @@ async def test_poll_keeps_her_language(http_settings: Settings) -> None:
 
 
 async def test_outbox_of_a_closed_page_is_dropped_after_the_session_ttl() -> None:
-    from bot.channels.webchat import WebChatSender
-    from bot.types import Reply
+    from bot.channels.webchat.adapter import WebChatSender
+    from bot.core.types import Reply
 
     now = [1000.0]
     sender = WebChatSender(ttl_seconds=1800, clock=lambda: now[0])
@@ -163,7 +163,7 @@ async def test_outbox_of_a_closed_page_is_dropped_after_the_session_ttl() -> Non
 
 
 def test_outbox_ttl_defaults_to_the_session_ttl() -> None:
-    from bot.channels.webchat import WebChatSender
+    from bot.channels.webchat.adapter import WebChatSender
 
     assert WebChatSender().ttl == 1800 == Settings.session_ttl_seconds
 

@@ -1,1 +1,1 @@
-"""Channel adapters: each translates between its platform and the neutral types, nothing more."""
+"""Channel adapters, one folder per channel (adapter, client, error table, capabilities). Import bot.core only."""

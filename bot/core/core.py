@@ -14,14 +14,20 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, normalise_language, set_language, translations
-from bot.sessions import SessionData, SessionStore
-from bot.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
+from bot.core.context import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Route, Services
+from bot.core.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    _,
+    normalise_language,
+    set_language,
+    translations,
+)
+from bot.core.sessions import SessionData, SessionStore
+from bot.core.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
+from bot.core.ui import EXIT_ACTION, cover_message, screen, with_exit
 from db import queries
 from db.models import User
-from handlers.base import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Route, Services
-from handlers.exit import cover_message
-from handlers.ui import EXIT_ACTION, screen, with_exit
 
 log = logging.getLogger(__name__)
 

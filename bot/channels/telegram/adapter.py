@@ -20,28 +20,31 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.channels.tg_request import AiohttpRequest, make_session
-from bot.channels.tg_updates import PerChatUpdateProcessor
-from bot.delivery import DELETE_WINDOW, DeliveryFailed, RecipientGone
-from bot.i18n import LANGUAGES, N_, _, use_language
-from bot.settings import Settings, SettingsError
-from bot.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
-from db.models import MessageRef, User
+from bot.channels.telegram.request import AiohttpRequest, make_session
+from bot.channels.telegram.updates import PerChatUpdateProcessor
+from bot.core.channels import (
+    Capabilities,
+    ChannelHost,
+    DeliveryFailed,
+    ExitErasure,
+    RecipientGone,
+)
+from bot.core.i18n import LANGUAGES, N_, _, use_language
+from bot.core.settings import Settings, SettingsError
+from bot.core.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
 
 log = logging.getLogger(__name__)
 
@@ -354,91 +357,20 @@ class TelegramSender:
                 log.info("telegram refused a deletion batch of %d", len(batch))
 
 
-# -- message ids for quick exit and vanishing ------------------------------------------------------
-class RefWriter:
-    """Keeps the ids of her messages and the bot's (bot.delivery.record_refs), many updates per
-    transaction: one commit per update would double the database work of the bot. Ids wait here
-    at most `interval` seconds; quick exit flushes before it erases, and stop() flushes last."""
-
-    def __init__(self, runtime: Any, interval: float = 0.05) -> None:
-        self.runtime = runtime
-        self.interval = interval
-        self._pending: list[tuple[str | None, str, list[str]]] = []
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, user_id: str | None, address: str, refs: Sequence[str]) -> None:
-        if not refs:
-            return
-        self._pending.append((user_id, address, list(refs)))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._soon())
-
-    async def _soon(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.interval)
-            await self.flush()
-
-    async def flush(self) -> None:
-        async with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch:
-                return
-            try:
-                try:
-                    await self._write(batch)
-                except DBAPIError as exc:
-                    if not exc.connection_invalidated:
-                        raise
-                    # The pool does not ping (db/engine.py): a dead pooled connection fails its
-                    # first statement and nothing was written; once more on a fresh one.
-                    await self._write(batch)
-            except Exception as exc:  # noqa: BLE001 - never take the channel down
-                log.error("could not record %d message ids: %s", len(batch), type(exc).__name__)
-
-    async def _write(self, batch: list[tuple[str | None, str, list[str]]]) -> None:
-        """One multi-row INSERT for the whole batch: what record_refs (bot/delivery.py) stores,
-        without building an ORM object per id (that was most of this writer's time)."""
-        rt = self.runtime
-        now = rt.services.clock()
-        async with rt.sessionmaker() as db, db.begin():
-            ids = {user_id for user_id, _, _ in batch if user_id}
-            users: dict[str, tuple[str, str, int]] = {}
-            if ids:
-                found = await db.execute(
-                    select(User.id, User.channel, User.vanish_minutes).where(User.id.in_(ids)))
-                users = {row[0]: (row[0], row[1], row[2]) for row in found}
-            by_address: dict[str, tuple[str, str, int] | None] = {}
-            rows: list[dict[str, Any]] = []
-            for user_id, address, refs in batch:
-                user = users.get(user_id) if user_id else None
-                if user is None:
-                    if address not in by_address:
-                        key = rt.vault.lookup_hash(Channel.TELEGRAM, address)
-                        found_row = (await db.execute(
-                            select(User.id, User.channel, User.vanish_minutes)
-                            .where(User.lookup_hash == key))).first()
-                        by_address[address] = (
-                            (found_row[0], found_row[1], found_row[2]) if found_row else None)
-                    user = by_address[address]
-                if user is None:
-                    continue
-                uid, channel, vanish = user
-                delete_at = (now + min(timedelta(minutes=vanish), DELETE_WINDOW)
-                             if vanish > 0 else None)
-                rows.extend({"user_id": uid, "channel": channel, "ref": str(ref), "sent_at": now,
-                             "delete_at": delete_at} for ref in refs)
-            if rows:
-                await db.execute(insert(MessageRef), rows)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()
-
-
 # -- the channel --------------------------------------------------------------------------------------
+# Bots may delete messages in private chats for 48 hours; we plan within 47.
+CAPABILITIES = Capabilities(
+    deletes_messages=True, delete_window=timedelta(hours=47), max_text_chars=MAX_TEXT,
+    max_buttons_per_row=MAX_BUTTONS_PER_ROW, max_label_chars=64, paid_bot_initiated=False,
+    exit_erasure=ExitErasure.DELETE_MESSAGES)
+
+
 class TelegramChannel:
+    """The Telegram ChannelAdapter."""
+
+    name = Channel.TELEGRAM.value
+    capabilities = CAPABILITIES
+
     def __init__(self, settings: Settings, *, pacer: Pacer | None = None,
                  backoff: float = 0.5) -> None:
         self.settings = settings
@@ -451,9 +383,8 @@ class TelegramChannel:
         self._backoff = backoff
         self.app: Application | None = None
         self.sender: TelegramSender | None = None
-        self.runtime: Any = None
+        self.host: ChannelHost | None = None
         self._http: Any = None
-        self.refs: RefWriter = RefWriter(None)
         self.handled = 0  # updates fully handled (tests wait on it; never what they held)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -477,15 +408,17 @@ class TelegramChannel:
         application.add_error_handler(self._on_error)
         return application
 
-    async def start(self, runtime: Any) -> None:
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)] if self.webhook_mode else []
+
+    async def start(self, host: ChannelHost) -> None:
         quiet_library_loggers()
-        self.runtime = runtime
+        self.host = host
         application = self._build()
         self.sender = TelegramSender(application, self._pacer, self._backoff)
-        self.refs = RefWriter(runtime)
         await application.initialize()
         self.app = application
-        runtime.add_sender(self.sender)
+        host.add_sender(self.sender, CAPABILITIES)
         await self._set_commands()
         bot = application.bot
         if self.webhook_mode:
@@ -504,9 +437,8 @@ class TelegramChannel:
     async def stop(self) -> None:
         # Delivery must not send through an application that is shutting down (updates still
         # being answered keep self.sender).
-        senders = self.runtime.senders if self.runtime is not None else {}
-        if self.sender is not None and senders.get(TelegramSender.name) is self.sender:
-            del senders[TelegramSender.name]
+        if self.host is not None and self.sender is not None:
+            self.host.remove_sender(self.sender)
         application = self.app
         if application is not None:
             if application.updater is not None and application.updater.running:
@@ -514,7 +446,6 @@ class TelegramChannel:
             if application.running:
                 await application.stop()
             await application.shutdown()
-            await self.refs.close()
             self.app = None
         if self._http is not None:
             await self._http.close()
@@ -545,7 +476,8 @@ class TelegramChannel:
         try:
             if inbound is None:
                 return
-            outcome: Outcome = await self.runtime.core.handle(inbound)
+            assert self.host is not None
+            outcome: Outcome = await self.host.handle(inbound)
             edit = int(inbound.message_ref) if query is not None and inbound.message_ref else None
             await self._deliver(inbound, outcome, edit)
         finally:
@@ -560,7 +492,7 @@ class TelegramChannel:
             log.info("answerCallbackQuery failed: %s", type(exc).__name__)
 
     async def _deliver(self, inbound: Inbound, outcome: Outcome, edit: int | None) -> None:
-        assert self.sender is not None
+        assert self.sender is not None and self.host is not None
         hers = [inbound.message_ref] if inbound.text is not None and inbound.message_ref else []
         refs: list[str] = []
         try:
@@ -574,23 +506,18 @@ class TelegramChannel:
         except DeliveryFailed as exc:
             log.warning("telegram answer failed (retry=%s)", exc.retry)
         if not outcome.exit:
-            self.refs.add(outcome.user_id, inbound.address, hers + refs)
+            await self.host.record_refs(self.name, inbound.address, outcome.user_id, hers + refs)
 
     async def _quick_exit(self, inbound: Inbound, outcome: Outcome, hers: list[str]) -> None:
         """Delete every tracked message (hers too, this /exit included), then one cover."""
-        assert self.sender is not None
+        assert self.sender is not None and self.host is not None
         user_id = outcome.user_id
-        self.refs.add(user_id, inbound.address, hers)
-        await self.refs.flush()  # every id she may see must be in the table before erasing
-        if user_id is not None:
-            # Delivery.erase_now deletes through TelegramSender.delete, in batches of 100.
-            await self.runtime.delivery.erase_now(user_id)
-        elif hers:
-            await self.sender.delete(inbound.address, hers)
+        # The host deletes every tracked id and hers through TelegramSender.delete (batches of 100).
+        await self.host.erase(self.name, inbound.address, user_id, hers)
         refs = await self.sender.render(int(inbound.address), outcome.replies[:1],
                                         priority=Priority.ANSWER)
         # The cover is neutral; tracking it lets vanishing chat remove it later too.
-        self.refs.add(user_id, inbound.address, refs)
+        await self.host.record_refs(self.name, inbound.address, user_id, refs)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Only the type: an exception's message or the update can carry what she typed.
@@ -627,25 +554,6 @@ def _file_url(base_url: str) -> str:
     return f"{head}/file/{tail}" if sep else base_url
 
 
-TELEGRAM_CHANNEL = web.AppKey("telegram_channel", TelegramChannel)
-
-
-def install(app: web.Application, settings: Settings) -> None:
-    """Add the webhook route (before start-up) and the lifecycle, when the token is set."""
-    if not settings.telegram_token:
-        return
-    from bot.app import RUNTIME
-
-    channel = TelegramChannel(settings)
-    app[TELEGRAM_CHANNEL] = channel
-    if channel.webhook_mode:
-        app.router.add_post(WEBHOOK_PATH, channel.webhook)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await channel.start(app[RUNTIME])
-        try:
-            yield
-        finally:
-            await channel.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+def from_settings(settings: Settings) -> TelegramChannel | None:
+    """The channel, when its token is set."""
+    return TelegramChannel(settings) if settings.telegram_token else None

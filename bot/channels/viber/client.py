@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.delivery import DeliveryFailed, RecipientGone
+from bot.core.channels import DeliveryFailed, RecipientGone
 
 log = logging.getLogger(__name__)
 

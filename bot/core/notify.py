@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.i18n import _
-from bot.types import Button, Reply
+from bot.core.i18n import _
+from bot.core.types import Button, Reply
 from db.models import User
 
 

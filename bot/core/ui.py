@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bot.i18n import _
-from bot.sessions import SessionData
-from bot.types import Button, Reply, Rows
+from bot.core.i18n import _
+from bot.core.sessions import SessionData
+from bot.core.types import Button, Reply, Rows
 
 EXIT_ACTION = "exit"
 MENU_ACTION = "menu"
@@ -66,3 +66,8 @@ def leave_prompt(session: SessionData) -> None:
 
 def check(selected: bool) -> str:
     return "✓ " if selected else ""
+
+
+def cover_message() -> Reply:
+    # Translators: neutral words that may stay on screen after a quick exit. Nothing about help.
+    return Reply(_("Thanks, talk soon."), silent=True)

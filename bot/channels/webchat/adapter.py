@@ -18,10 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.httputil import read_limited
-from bot.core import Core
-from bot.i18n import N_, _, current_language, is_rtl, normalise_language, use_language
-from bot.types import Channel, Inbound, Outcome, Reply
+from bot.core.channels import Capabilities, ChannelHost, ExitErasure
+from bot.core.httputil import read_limited
+from bot.core.i18n import N_, _, current_language, is_rtl, normalise_language, use_language
+from bot.core.settings import Settings
+from bot.core.types import Channel, Inbound, Outcome, Reply
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,35 @@ def _error(request: web.Request, status: int, message: str) -> web.Response:
     return web.json_response({"error": text}, status=status, headers=SECURITY_HEADERS)
 
 
-class WebChat:
-    """The routes are registered before start-up; the core is handed over once it is open."""
+# Nothing stays on a server to delete: the page holds the only copy and wipes itself on exit.
+CAPABILITIES = Capabilities(
+    deletes_messages=False, delete_window=None, max_text_chars=MAX_BODY_BYTES // 4,
+    max_buttons_per_row=8, max_label_chars=64, paid_bot_initiated=False,
+    exit_erasure=ExitErasure.WIPE_PAGE, addresses_outlive_sessions=False)
+DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
 
-    def __init__(self, sender: WebChatSender, exit_url: str) -> None:
+
+class WebChat:
+    """The web chat ChannelAdapter. The routes are registered before start-up; the host is
+    handed over once it is open."""
+
+    name = Channel.WEBCHAT.value
+    capabilities = CAPABILITIES
+
+    def __init__(self, sender: WebChatSender, exit_url: str = DEFAULT_EXIT_URL) -> None:
         self.sender = sender
         self.exit_url = exit_url
-        self.core: Core | None = None
+        self.host: ChannelHost | None = None
         self.limiter = RateLimiter()
+
+    async def start(self, host: ChannelHost) -> None:
+        host.add_sender(self.sender, CAPABILITIES)
+        self.host = host
+
+    async def stop(self) -> None:
+        if self.host is not None:
+            self.host.remove_sender(self.sender)
+        self.host = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -153,7 +175,7 @@ class WebChat:
         raise web.HTTPFound("/webchat/")
 
     async def page(self, request: web.Request) -> web.Response:
-        html = resources.files("bot").joinpath("static/index.html").read_text(encoding="utf-8")
+        html = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
         html = html.replace("{{EXIT_URL}}", json.dumps(self.exit_url)[1:-1])
         return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
 
@@ -161,7 +183,7 @@ class WebChat:
         name = request.match_info["name"]
         if name not in STATIC_FILES:
             raise web.HTTPNotFound()
-        body = resources.files("bot").joinpath(f"static/{name}").read_bytes()
+        body = resources.files(__package__).joinpath(f"static/{name}").read_bytes()
         return web.Response(body=body, content_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
 
     async def messages(self, request: web.Request) -> web.Response:
@@ -192,12 +214,12 @@ class WebChat:
         value = text if action is None else action
         if (text is None) == (action is None) or not isinstance(value, str):
             return _error(request, 400, N_("Sorry, that request could not be read."))
-        if self.core is None:
+        if self.host is None:
             return _error(request, 503, N_("Sorry, the chat is starting. Please try "
                                            "again in a moment."))
         inbound = Inbound(channel=Channel.WEBCHAT, address=session, text=text, action=action,
                           language_hint=_hint(request))
-        outcome: Outcome = await self.core.handle(inbound)
+        outcome: Outcome = await self.host.handle(inbound)
         if outcome.exit:
             self.sender.forget(session)
             return self._respond([render_reply(r) for r in outcome.replies], exit_=True)
@@ -214,3 +236,10 @@ class WebChat:
             payload["ui"] = {"title": _("Chat"), "exit": "✖ " + _("Quick exit"),
                              "send": _("Send"), "placeholder": _("Write a message")}
         return web.json_response(payload, headers=SECURITY_HEADERS)
+
+
+def from_settings(settings: Settings, exit_url: str = DEFAULT_EXIT_URL) -> WebChat | None:
+    """The web chat, unless it is turned off."""
+    if not settings.webchat_enabled:
+        return None
+    return WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
+from bot.core.i18n import N_
 from db.models import CommitmentStatus, Employer, ImpactCount, Organisation, OrganisationRegion
 
 SMALL = 5

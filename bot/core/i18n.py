@@ -35,7 +35,7 @@ LANGUAGE_NAMES: dict[str, str] = {
     "uk": "Українська",
     "ar": "العربية",
 }
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 DOMAIN = "messages"
 
 _locale: ContextVar[str] = ContextVar("wego_locale", default=DEFAULT_LANGUAGE)

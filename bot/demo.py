@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.crypto import AddressVault
-from bot.i18n import N_
+from bot.core.crypto import AddressVault
+from bot.core.i18n import N_
 from db.models import (
     CommitmentStatus,
     Employer,

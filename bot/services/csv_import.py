@@ -11,10 +11,10 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import LANGUAGES
+from bot.core.i18n import LANGUAGES
+from bot.core.parsing import clean_text, parse_bool, parse_day, parse_int
 from db.models import CommitmentStatus, Employer, Hours, OrganisationRegion, PostStatus, Vacancy
 from db.reference import SECTORS
-from handlers.mod_forms import clean_text, parse_bool, parse_day, parse_int
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000

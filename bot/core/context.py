@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.types import Inbound, Outgoing, Reply
+from bot.core.types import Inbound, Outgoing, Reply
 from db.models import Role
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.crypto import AddressVault
-    from bot.sessions import SessionData
-    from bot.settings import Settings
+    from bot.core.channels import Capabilities
+    from bot.core.crypto import AddressVault
+    from bot.core.sessions import SessionData
+    from bot.core.settings import Settings
     from db.models import User
 
 Handler = Callable[["Ctx"], Awaitable[list[Reply]]]
@@ -32,6 +33,8 @@ class Services:
     settings: Settings
     vault: AddressVault
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # What each channel can do, by channel name: ask this, never the channel's name.
+    channels: dict[str, Capabilities] = field(default_factory=dict)
 
 
 @dataclass

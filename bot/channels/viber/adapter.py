@@ -29,17 +29,19 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 
-from bot.app import RUNTIME
-from bot.channels.httputil import read_limited
-from bot.channels.viber_client import AUTH_HEADER, MAX_REQUEST_BYTES, ViberClient
-from bot.delivery import DeliveryFailed, RecipientGone
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.types import Button, Channel, Inbound, Outcome, Reply, Rows
-from db.models import User
-from handlers.ui import EXIT_ACTION, exit_button
+from bot.channels.viber.client import AUTH_HEADER, MAX_REQUEST_BYTES, ViberClient
+from bot.core.channels import (
+    Capabilities,
+    ChannelHost,
+    DeliveryFailed,
+    ExitErasure,
+    RecipientGone,
+)
+from bot.core.httputil import read_limited
+from bot.core.settings import Settings
+from bot.core.types import Button, Channel, Inbound, Outcome, Reply, Rows
+from bot.core.ui import EXIT_ACTION, exit_button
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -216,7 +218,7 @@ class ViberSender:
 
     async def send(self, address: str, replies: Sequence[Reply], *,
                    notification: bool) -> list[str]:
-        # Viber has no silent delivery; the neutral first line (bot.notify.discreet) protects her.
+        # Viber has no silent delivery; the neutral first line (bot.core.notify.discreet) protects her.
         sent = 0
         try:
             for payload in render(replies):
@@ -263,43 +265,59 @@ def inbound_from_message(address: str, event: dict[str, Any]) -> Inbound:
     return Inbound(Channel.VIBER, address, text=text, language_hint=language)
 
 
+# Viber has no delete API; a text may be 7,000 characters; a keyboard row has 6 columns.
+CAPABILITIES = Capabilities(
+    deletes_messages=False, delete_window=None, max_text_chars=MAX_TEXT_CHARS,
+    max_buttons_per_row=GRID_COLUMNS, max_label_chars=MAX_LABEL_CHARS, paid_bot_initiated=True,
+    exit_erasure=ExitErasure.RESET_KEYBOARD)
+
+
 class ViberChannel:
-    """The webhook route (registered before start-up) and the lifecycle that opens the client."""
+    """The Viber ChannelAdapter: the webhook route (registered before start-up) and the client."""
+
+    name = Channel.VIBER.value
+    capabilities = CAPABILITIES
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._key = settings.viber_token.encode("utf-8")
-        self.runtime: Runtime | None = None
+        self.host: ChannelHost | None = None
         self.client: ViberClient | None = None
         self.sender: ViberSender | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._seen: OrderedDict[object, None] = OrderedDict()
         self._webhook_task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        runtime = app[RUNTIME]
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)]
+
+    async def start(self, host: ChannelHost) -> None:
         timeout = aiohttp.ClientTimeout(total=15, connect=5)
-        async with aiohttp.ClientSession(headers={AUTH_HEADER: self.settings.viber_token},
-                                         timeout=timeout) as http:
-            self.client = ViberClient(http, self.settings.viber_api_base_url)
-            self.sender = ViberSender(self.client)
-            runtime.add_sender(self.sender)
-            self.runtime = runtime
-            if self.settings.public_url:
-                self._webhook_task = asyncio.create_task(
-                    self._register_webhook(self.settings.public_url + WEBHOOK_PATH))
-            try:
-                yield
-            finally:
-                self.runtime = None  # new callbacks get 503 (Viber retries them)
-                if self._webhook_task is not None:
-                    self._webhook_task.cancel()
-                    await asyncio.gather(self._webhook_task, return_exceptions=True)
-                await self.drain()
-                runtime.senders.pop(ViberSender.name, None)
-                self.client = self.sender = None
+        self._http = aiohttp.ClientSession(headers={AUTH_HEADER: self.settings.viber_token},
+                                           timeout=timeout)
+        self.client = ViberClient(self._http, self.settings.viber_api_base_url)
+        self.sender = ViberSender(self.client)
+        host.add_sender(self.sender, CAPABILITIES)
+        self.host = host
+        if self.settings.public_url:
+            self._webhook_task = asyncio.create_task(
+                self._register_webhook(self.settings.public_url + WEBHOOK_PATH))
+
+    async def stop(self) -> None:
+        host, self.host = self.host, None  # new callbacks get 503 (Viber retries them)
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            await asyncio.gather(self._webhook_task, return_exceptions=True)
+        await self.drain()
+        if host is not None and self.sender is not None:
+            host.remove_sender(self.sender)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self.client = self.sender = None
 
     async def drain(self) -> None:
         """Wait for the events being handled (tests, shutdown)."""
@@ -358,7 +376,7 @@ class ViberChannel:
         log.debug("viber event %s", kind if kind in KNOWN_EVENTS else "(other)")
         if kind == "webhook":
             return web.Response(status=200)
-        runtime = self.runtime
+        runtime = self.host
         if runtime is None:
             return web.Response(status=503)
         if kind == "conversation_started":
@@ -375,14 +393,14 @@ class ViberChannel:
         return web.Response(status=200)
 
     # -- events --------------------------------------------------------------------------------------
-    def _on_message(self, runtime: Runtime, event: dict[str, Any]) -> None:
+    def _on_message(self, runtime: ChannelHost, event: dict[str, Any]) -> None:
         sender = event.get("sender")
         address = _address(sender.get("id") if isinstance(sender, dict) else None)
         if address is None or self._already_seen(event.get("message_token")):
             return
         self._spawn(self._process(runtime, address, inbound_from_message(address, event)))
 
-    async def _conversation_started(self, runtime: Runtime, event: dict[str, Any]
+    async def _conversation_started(self, runtime: ChannelHost, event: dict[str, Any]
                                     ) -> web.Response:
         """She opened the chat. Viber lets the answer carry one free welcome message: we answer
         with the core's /start screen (the language choice), so the first thing she sees is the
@@ -412,16 +430,16 @@ class ViberChannel:
         return web.Response(text=json.dumps(messages[0], ensure_ascii=False),
                             content_type="application/json")
 
-    async def _handle(self, runtime: Runtime, address: str, inbound: Inbound) -> Outcome:
+    async def _handle(self, runtime: ChannelHost, address: str, inbound: Inbound) -> Outcome:
         async with self._one_at_a_time(address):
-            return await runtime.core.handle(inbound)
+            return await runtime.handle(inbound)
 
-    async def _process(self, runtime: Runtime, address: str, inbound: Inbound) -> None:
+    async def _process(self, runtime: ChannelHost, address: str, inbound: Inbound) -> None:
         async with self._one_at_a_time(address):
-            outcome = await runtime.core.handle(inbound)
+            outcome = await runtime.handle(inbound)
             await self._answer(runtime, address, outcome)
 
-    async def _answer(self, runtime: Runtime, address: str, outcome: Outcome) -> None:
+    async def _answer(self, runtime: ChannelHost, address: str, outcome: Outcome) -> None:
         """Replies to what she just sent (inside her own conversation, not bot-initiated)."""
         client = self.client
         if client is None:
@@ -436,19 +454,9 @@ class ViberChannel:
                 log.warning("viber reply not delivered (%s)", exc)
                 return
 
-    async def _set_active(self, runtime: Runtime, address: str, active: bool) -> None:
+    async def _set_active(self, runtime: ChannelHost, address: str, active: bool) -> None:
         """unsubscribed: stop every message to her; subscribed again: she may get them again."""
-        key = runtime.vault.lookup_hash(Channel.VIBER, address)
-        async with runtime.sessionmaker() as db, db.begin():
-            user = (await db.execute(select(User).where(User.lookup_hash == key))
-                    ).scalar_one_or_none()
-            if user is None or user.active == active:
-                return
-            user.active = active
-        if not active:
-            await runtime.store.drop(key)
-        log.info("viber user %s; marked %s", "subscribed" if active else "unsubscribed",
-                 "active" if active else "inactive")
+        await runtime.set_active(self.name, address, active)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _already_seen(self, token: object) -> bool:
@@ -492,14 +500,6 @@ class ViberChannel:
                 self._locks[address] = (lock, users - 1)
 
 
-VIBER = web.AppKey("viber", ViberChannel)
-
-
-def install(app: web.Application, settings: Settings) -> None:
-    """Add this channel's routes and lifecycle when its token is set."""
-    if not settings.viber_token:
-        return
-    channel = ViberChannel(settings)
-    app[VIBER] = channel
-    app.router.add_post(WEBHOOK_PATH, channel.webhook)
-    app.cleanup_ctx.append(channel.lifecycle)
+def from_settings(settings: Settings) -> ViberChannel | None:
+    """The channel, when its token is set."""
+    return ViberChannel(settings) if settings.viber_token else None

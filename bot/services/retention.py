@@ -13,14 +13,15 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery import DELETE_WINDOW
-from bot.i18n import _
-from bot.types import Channel, Outgoing, Reply
+from bot.core.i18n import _
+from bot.core.types import Channel, Outgoing, Reply
+from bot.services.delivery import DELETE_WINDOW
+from bot.services.host import JobHost
+from bot.services.places import promote_waiting
 from db.models import (
     STAFF_ROLES,
     AuditEntry,
@@ -35,10 +36,6 @@ from db.models import (
     User,
 )
 from db.queries import meetups as mq
-from handlers.meetups import promote_waiting
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ async def reschedule_deletions(db: AsyncSession, user: User, now: datetime) -> i
 async def release_places(db: AsyncSession, user_id: str, now: datetime) -> list[Notice]:
     """Her confirmed places in upcoming meetups go to the next women on the waiting lists.
 
-    The same promotion as when she cancels a place herself (handlers.meetups.promote_waiting)."""
+    The same promotion as when she cancels a place herself (bot.services.places.promote_waiting)."""
     held = [m for m in (await db.execute(
         select(Meetup).join(Signup, Signup.meetup_id == Meetup.id)
         .where(Signup.user_id == user_id, Signup.status == SignupStatus.CONFIRMED))).scalars()
@@ -209,7 +206,7 @@ async def purge_expired_invites(db: AsyncSession, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-async def run_retention(rt: Runtime) -> int:
+async def run_retention(rt: JobHost) -> int:
     """The daily-ish purge. Idempotent; works in batches so no transaction grows large."""
     now = rt.services.clock()
     total = 0
@@ -228,7 +225,7 @@ async def run_retention(rt: Runtime) -> int:
     return total
 
 
-async def run_tombstones(rt: Runtime) -> int:
+async def run_tombstones(rt: JobHost) -> int:
     """Soon after forget me: delete her remaining messages, then the tombstone."""
     now = rt.services.clock()
     await rt.delivery.run_due_deletions(now)
@@ -236,7 +233,7 @@ async def run_tombstones(rt: Runtime) -> int:
         return await purge_tombstones(db, now)
 
 
-async def send_notices(rt: Runtime, notices: Sequence[Notice]) -> None:
+async def send_notices(rt: JobHost, notices: Sequence[Notice]) -> None:
     for notice in notices:
         try:
             await rt.delivery.send_to_user(notice.user_id, notice.build,

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import DeliveryFailed
-from bot.i18n import _, current_language, data_text
-from bot.notify import discreet, quiet_hours_end
-from bot.types import Reply
+from bot.core.i18n import _, current_language, data_text
+from bot.core.notify import discreet, quiet_hours_end
+from bot.core.types import Reply
+from bot.core.ui import screen
+from bot.services.delivery import DeliveryFailed
 from db import queries
 from db.models import (
     Broadcast,
@@ -43,11 +44,10 @@ from db.models import (
     User,
 )
 from db.reference import TOPICS
-from handlers.ui import screen
 
 if TYPE_CHECKING:
-    from bot.delivery import Delivery
-    from bot.runtime import Runtime
+    from bot.services.delivery import Delivery
+    from bot.services.host import JobHost
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class Broadcaster:
         self._limiters = {name: RateLimiter(rate) for name, rate in rates.items()}
 
     @classmethod
-    def for_runtime(cls, rt: Runtime, **kwargs: object) -> Broadcaster:
+    def for_runtime(cls, rt: JobHost, **kwargs: object) -> Broadcaster:
         return cls(sessionmaker=rt.sessionmaker, delivery=rt.delivery, clock=rt.services.clock,
                    **kwargs)  # type: ignore[arg-type]
 
@@ -446,6 +446,6 @@ class Broadcaster:
         log.info("broadcast %s done", broadcast_id)
 
 
-async def dispatch(rt: Runtime) -> int:
+async def dispatch(rt: JobHost) -> int:
     """The scheduler job: one pass over due broadcasts."""
     return await Broadcaster.for_runtime(rt).run_due()

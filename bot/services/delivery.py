@@ -1,52 +1,30 @@
 """Sending to a person who did not just write to us (relays, reminders, broadcasts), and deleting
 tracked messages (quick exit, vanishing chat). The core never touches a channel SDK: it goes
-through the ChannelSender of the person's channel."""
+through the ChannelSender of the person's channel. The one writer of message refs is here too."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.crypto import AddressVault
-from bot.i18n import use_language
-from bot.types import Outgoing, Reply
+from bot.core.channels import ChannelSender, DeliveryFailed, RecipientGone
+from bot.core.crypto import AddressVault
+from bot.core.i18n import use_language
+from bot.core.types import Outgoing, Reply
+from bot.core.ui import with_exit
 from db.models import MessageRef, User, utcnow
-from handlers.ui import with_exit
 
 log = logging.getLogger(__name__)
 
 # Telegram lets a bot delete messages for 48 hours; we never plan a deletion later than this.
 DELETE_WINDOW = timedelta(hours=47)
-
-
-class RecipientGone(Exception):
-    """She blocked the bot or unsubscribed: stop sending to her."""
-
-
-class DeliveryFailed(Exception):
-    """The platform refused or failed; `retry` says whether trying later makes sense."""
-
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.retry = retry
-
-
-class ChannelSender(Protocol):
-    name: str
-
-    async def send(self, address: str, replies: Sequence[Reply], *,
-                   notification: bool) -> list[str]:
-        """Send and return the platform message refs (for later deletion)."""
-        ...
-
-    async def delete(self, address: str, refs: Sequence[str]) -> None:
-        """Delete what the platform allows; raise nothing for refs already gone."""
-        ...
 
 
 @dataclass
@@ -94,7 +72,8 @@ class Delivery:
                 user.active = False
                 log.info("recipient gone on %s; marked inactive", user.channel)
                 return False
-            await record_refs(db, user, refs, self.clock())
+            await insert_refs(db, ref_rows(user.id, user.channel, user.vanish_minutes, refs,
+                                           self.clock()))
             return True
 
     async def erase_now(self, user_id: str) -> int:
@@ -169,13 +148,96 @@ class Delivery:
         return "done"
 
 
-async def record_refs(db: AsyncSession, user: User, refs: Sequence[str], now: datetime) -> None:
-    """Keep the ids (never the text) so that quick exit and vanishing survive a restart."""
-    if not refs:
-        return
-    delete_at = None
-    if user.vanish_minutes > 0:
-        delete_at = now + min(timedelta(minutes=user.vanish_minutes), DELETE_WINDOW)
-    for ref in refs:
-        db.add(MessageRef(user_id=user.id, channel=user.channel, ref=str(ref), sent_at=now,
-                          delete_at=delete_at))
+def ref_rows(user_id: str, channel: str, vanish_minutes: int, refs: Sequence[str],
+             now: datetime) -> list[dict[str, Any]]:
+    """The message_refs rows for ids just sent or received: due when her vanishing setting says,
+    never later than the platform's delete window."""
+    delete_at = (now + min(timedelta(minutes=vanish_minutes), DELETE_WINDOW)
+                 if vanish_minutes > 0 else None)
+    return [{"user_id": user_id, "channel": channel, "ref": str(ref), "sent_at": now,
+             "delete_at": delete_at} for ref in refs]
+
+
+async def insert_refs(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Keep the ids (never the text) so that quick exit and vanishing survive a restart. One
+    multi-row INSERT, no ORM object per id."""
+    if rows:
+        await db.execute(insert(MessageRef), rows)
+
+
+class RefRecorder:
+    """The one writer of message ids for the channels (ChannelHost.record_refs): many updates per
+    transaction, since one commit per update would double the database work of the bot. Ids wait
+    here at most `interval` seconds; quick exit flushes before it erases, and close() flushes
+    last."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], vault: AddressVault,
+                 clock: Callable[[], datetime], interval: float = 0.05) -> None:
+        self.sessionmaker = sessionmaker
+        self.vault = vault
+        self.clock = clock
+        self.interval = interval
+        self._pending: list[tuple[str, str | None, str, list[str]]] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, channel: str, user_id: str | None, address: str, refs: Sequence[str]) -> None:
+        if not refs:
+            return
+        self._pending.append((channel, user_id, address, list(refs)))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._soon())
+
+    async def _soon(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                try:
+                    await self._write(batch)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # The pool does not ping (db/engine.py): a dead pooled connection fails its
+                    # first statement and nothing was written; once more on a fresh one.
+                    await self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - never take a channel down
+                log.error("could not record %d message ids: %s", len(batch), type(exc).__name__)
+
+    async def _write(self, batch: list[tuple[str, str | None, str, list[str]]]) -> None:
+        now = self.clock()
+        async with self.sessionmaker() as db, db.begin():
+            ids = {user_id for _, user_id, _, _ in batch if user_id}
+            users: dict[str, tuple[str, str, int]] = {}
+            if ids:
+                found = await db.execute(
+                    select(User.id, User.channel, User.vanish_minutes).where(User.id.in_(ids)))
+                users = {row[0]: (row[0], row[1], row[2]) for row in found}
+            by_address: dict[tuple[str, str], tuple[str, str, int] | None] = {}
+            rows: list[dict[str, Any]] = []
+            for channel, user_id, address, refs in batch:
+                user = users.get(user_id) if user_id else None
+                if user is None:
+                    if (channel, address) not in by_address:
+                        key = self.vault.lookup_hash(channel, address)
+                        found_row = (await db.execute(
+                            select(User.id, User.channel, User.vanish_minutes)
+                            .where(User.lookup_hash == key))).first()
+                        by_address[(channel, address)] = (
+                            (found_row[0], found_row[1], found_row[2]) if found_row else None)
+                    user = by_address[(channel, address)]
+                if user is None:
+                    continue  # nobody to tie them to (a row that is gone)
+                rows += ref_rows(user[0], user[1], user[2], refs, now)
+            await insert_refs(db, rows)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()

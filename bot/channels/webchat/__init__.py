@@ -1,0 +1,6 @@
+"""The web chat: the JSON endpoint (DESIGN section 5) and the page it serves."""
+from __future__ import annotations
+
+from bot.channels.webchat.adapter import from_settings
+
+__all__ = ["from_settings"]

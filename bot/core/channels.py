@@ -1,0 +1,117 @@
+"""What a channel is to the rest of the bot (DESIGN.md section 3): two protocols and the
+channel's capabilities. A channel talks to the bot only through `ChannelHost`; the bot talks to a
+channel only through `ChannelAdapter` and its `ChannelSender`. Handlers and services ask a
+channel's `Capabilities`, never its name."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.core.types import Inbound, Outcome, Reply
+
+
+class RecipientGone(Exception):
+    """She blocked the bot or unsubscribed: stop sending to her."""
+
+
+class DeliveryFailed(Exception):
+    """The platform refused or failed; `retry` says whether trying later makes sense (False
+    whenever the message may have arrived: nobody gets a message twice)."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+class ExitErasure(StrEnum):
+    """What a quick exit can erase on the channel (DESIGN.md 2.3)."""
+
+    DELETE_MESSAGES = "delete_messages"  # Telegram: every tracked message, both directions
+    RESET_KEYBOARD = "reset_keyboard"  # Viber: no delete API; a blank keyboard and a cover line
+    WIPE_PAGE = "wipe_page"  # web chat: the page wipes itself and leaves with location.replace
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do, declared by the channel itself."""
+
+    deletes_messages: bool
+    # How long after sending a message can still be deleted (None: no limit or no deletes).
+    delete_window: timedelta | None
+    max_text_chars: int
+    max_buttons_per_row: int
+    max_label_chars: int
+    # Messages the bot starts (relays, reminders, broadcasts) cost the NGO money.
+    paid_bot_initiated: bool
+    exit_erasure: ExitErasure
+    # False where the address lives only as long as a session (the web chat's page secret).
+    addresses_outlive_sessions: bool = True
+
+
+class ChannelSender(Protocol):
+    """Sends to a person who did not just write (relays, reminders, broadcasts) and deletes."""
+
+    name: str
+
+    async def send(self, address: str, replies: Sequence[Reply], *,
+                   notification: bool) -> list[str]:
+        """Send and return the platform message refs (for later deletion)."""
+        ...
+
+    async def delete(self, address: str, refs: Sequence[str]) -> None:
+        """Delete what the platform allows; raise nothing for refs already gone."""
+        ...
+
+
+class ChannelHost(Protocol):
+    """The bot as a channel sees it (implemented by bot.runtime.Runtime)."""
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        """Run one update through the core."""
+        ...
+
+    async def record_refs(self, channel: str, address: str, user_id: str | None,
+                          refs: Sequence[str]) -> None:
+        """Keep message ids (never text) for quick exit and vanishing chat."""
+        ...
+
+    async def erase(self, channel: str, address: str, user_id: str | None,
+                    refs: Sequence[str]) -> None:
+        """Quick exit: delete every tracked message of her chat now, `refs` included."""
+        ...
+
+    async def set_active(self, channel: str, address: str, active: bool) -> None:
+        """She blocked or unsubscribed (False), or came back (True)."""
+        ...
+
+    def add_sender(self, sender: ChannelSender, capabilities: Capabilities) -> None:
+        """Offer the channel's sender to delivery (relays, reminders, broadcasts)."""
+        ...
+
+    def remove_sender(self, sender: ChannelSender) -> None:
+        """Stop sending through it (the channel is shutting down)."""
+        ...
+
+
+class ChannelAdapter(Protocol):
+    """One channel: its name, capabilities, HTTP routes, lifecycle and sender."""
+
+    name: str
+    capabilities: Capabilities
+
+    def routes(self) -> list[web.RouteDef]:
+        """Routes on the one aiohttp server (webhooks, the web chat), added before start-up."""
+        ...
+
+    async def start(self, host: ChannelHost) -> None:
+        """Open clients, register webhooks or start polling; offer the sender to the host."""
+        ...
+
+    async def stop(self) -> None:
+        """Withdraw the sender, finish what is under way, close the clients."""
+        ...
