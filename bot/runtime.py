@@ -26,7 +26,7 @@ from bot.services.delivery import Delivery, RefRecorder
 from bot.services.users import set_active_by_address
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
-from handlers.routes import EXIT, FALLBACK, all_routes
+from handlers.routes import EXIT, FALLBACK, all_forms, all_routes
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ async def open_runtime(settings: Settings, *,
                             clock=services.clock)
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
-                    deliver=delivery.deliver)
+                    deliver=delivery.deliver, forms=all_forms())
         refs = RefRecorder(sessionmaker, vault, services.clock)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,

@@ -151,3 +151,4 @@ async def manage_employers(ctx: Ctx) -> list[Reply]:
 
 
 ROUTES = [Route(manage_employers, prefix="emp", roles=STAFF_ROLES)]
+FORMS = [EMPLOYER_FORM]

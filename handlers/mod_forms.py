@@ -3,13 +3,11 @@ validation, a way back and a preview. The draft lives only in ctx.session (memor
 TTL, DESIGN.md 2.1); nothing reaches the database before "Publish"."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Field, Form, Route
 from bot.core.i18n import _, data_text, format_day
 from bot.core.parsing import (  # noqa: F401 - the forms' parsers, also used by the CSV import
     NO_WORDS,
@@ -24,36 +22,11 @@ from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db.models import STAFF_ROLES
 
-Choices = Callable[[Ctx, dict[str, Any]], Awaitable[list[tuple[str, str]]]]
-Check = Callable[[dict[str, Any], Any], str | None]
-
-
 
 class FormState(StrEnum):
     INPUT = "mod_forms.input"
 
 
-@dataclass(frozen=True)
-class Field:
-    key: str
-    prompt: str  # an N_() msgid
-    kind: str = "text"  # text | choice | bool | day (from today) | pastday | clock | int
-    required: bool = True
-    max_len: int = 120
-    min_val: int = 0
-    max_val: int = 1_000_000
-    choices: Choices | None = None
-    check: Check | None = None  # cross-field check: returns an error msgid or None
-
-
-@dataclass(frozen=True)
-class Form:
-    kind: str
-    title: str  # an N_() msgid
-    fields: tuple[Field, ...]
-    preview: Callable[[Ctx, dict[str, Any]], Awaitable[str]]
-    publish: Callable[[Ctx, dict[str, Any]], Awaitable[list[Reply]]]
-    home: str  # where cancel leads
 
 
 def parse_value(field: Field, raw: str, today: date) -> tuple[Any, str | None]:
@@ -112,14 +85,6 @@ def show_value(field: Field, value: Any, labels: dict[str, str] | None = None) -
 
 # -- the engine ----------------------------------------------------------------------------------
 
-def forms() -> dict[str, Form]:
-    # Imported here: the form modules import this engine.
-    from handlers import mod_employers, mod_posts
-
-    return {f.kind: f for f in (mod_employers.EMPLOYER_FORM, mod_posts.VACANCY_FORM,
-                                mod_posts.MEETUP_FORM)}
-
-
 async def start_form(ctx: Ctx, kind: str, initial: dict[str, Any] | None = None) -> list[Reply]:
     """Begin a new draft in the session."""
     ctx.session.reset(FormState.INPUT)
@@ -129,7 +94,7 @@ async def start_form(ctx: Ctx, kind: str, initial: dict[str, Any] | None = None)
 
 def _current(ctx: Ctx) -> tuple[Form, int, dict[str, Any]] | None:
     data = ctx.session.data
-    form = forms().get(str(data.get("form")))
+    form = ctx.forms.get(str(data.get("form")))
     step = data.get("step")
     draft = data.get("draft")
     if form is None or not isinstance(step, int) or not isinstance(draft, dict):

@@ -609,3 +609,4 @@ ROUTES = [
     Route(edit_value, state=EditState.VALUE, roles=STAFF_ROLES),
     Route(attendance_count, state=EditState.ATTENDANCE, roles=STAFF_ROLES),
 ]
+FORMS = [VACANCY_FORM, MEETUP_FORM]

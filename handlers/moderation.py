@@ -96,3 +96,4 @@ ROUTES = [
     *mod_forms.ROUTES,
     *mod_contacts.ROUTES,
 ]
+FORMS = [*mod_employers.FORMS, *mod_posts.FORMS]

@@ -2,7 +2,7 @@
 (commands, then action prefixes, then session states) and refuses duplicates."""
 from __future__ import annotations
 
-from bot.core.context import Route
+from bot.core.context import Form, Route
 from handlers import (
     broadcasts,
     forget,
@@ -27,6 +27,11 @@ JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professi
 
 def all_routes() -> list[Route]:
     return [route for module in JOURNEYS for route in module.ROUTES]
+
+
+def all_forms() -> list[Form]:
+    """The staff forms each journey module declares (FORMS), collected like its routes."""
+    return [form for module in JOURNEYS for form in getattr(module, "FORMS", ())]
 
 
 FALLBACK = start.FALLBACK

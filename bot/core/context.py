@@ -5,10 +5,10 @@ transaction. They never trust a payload: ids are looked up and roles checked in 
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.types import Inbound, Outgoing, Reply
 from db.models import Role
@@ -53,6 +53,8 @@ class Ctx:
     confirming: str | None = None
     # Set by the core: run the route of another action in this same update (deep links, redirects).
     goto: Callable[[str], Awaitable[list[Reply]]] | None = None
+    # The staff forms, by kind, as the journey modules declared them (handlers/routes.py).
+    forms: Mapping[str, Form] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -109,3 +111,31 @@ class Route:
             raise ValueError("a route has exactly one of command, prefix or state")
         if self.verb is not None and self.prefix is None:
             raise ValueError("a verb belongs to a prefix route")
+
+
+# -- step-by-step forms for staff (the engine that asks the steps is handlers/mod_forms.py) ----
+Choices = Callable[["Ctx", dict[str, Any]], Awaitable[list[tuple[str, str]]]]
+Check = Callable[[dict[str, Any], Any], str | None]
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    prompt: str  # an N_() msgid
+    kind: str = "text"  # text | choice | bool | day (from today) | pastday | clock | int
+    required: bool = True
+    max_len: int = 120
+    min_val: int = 0
+    max_val: int = 1_000_000
+    choices: Choices | None = None
+    check: Check | None = None  # cross-field check: returns an error msgid or None
+
+
+@dataclass(frozen=True)
+class Form:
+    kind: str
+    title: str  # an N_() msgid
+    fields: tuple[Field, ...]
+    preview: Callable[[Ctx, dict[str, Any]], Awaitable[str]]
+    publish: Callable[[Ctx, dict[str, Any]], Awaitable[list[Reply]]]
+    home: str  # where cancel leads

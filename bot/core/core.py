@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.context import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Route, Services
+from bot.core.context import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Form, Route, Services
 from bot.core.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -100,7 +100,8 @@ class _StaleConnection(Exception):
 class Core:
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], store: SessionStore,
                  services: Services, routes: Sequence[Route], fallback: Route,
-                 exit_route: Route, deliver: Deliver | None = None) -> None:
+                 exit_route: Route, deliver: Deliver | None = None,
+                 forms: Sequence[Form] = ()) -> None:
         self._sessionmaker = sessionmaker
         self._store = store
         self.services = services
@@ -108,6 +109,7 @@ class Core:
         self._fallback = fallback
         self._exit = exit_route
         self._exit_words = exit_words()
+        self._forms = {form.kind: form for form in forms}
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -180,7 +182,7 @@ class Core:
             set_language(user.language)
             ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
                       services=self.services, is_new_user=is_new,
-                      confirming=confirming)
+                      confirming=confirming, forms=self._forms)
             outcome.replies = await self._dispatch(ctx)
             outcome.exit = ctx.exit_requested
             outcome.user_id = user.id
