@@ -8,7 +8,7 @@ import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Handler, Route
 from bot.core.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
 from bot.core.types import Button, Reply
 from bot.core.ui import PAGE_SIZE, check, leave_prompt, pager, screen
@@ -420,46 +420,49 @@ async def withdraw(ctx: Ctx) -> list[Reply]:
 
 
 # -- entry points ------------------------------------------------------------------------------
-VERBS = {
-    "show": show_vacancy,
-    "f": show_filters,
-    "fp": pick_filter,
-    "fs": set_filter,
-    "ft": toggle_filter,
-    "fx": clear_filters,
-    "int": ask_contact,
-    "ic": send_interest,
-    "wd": ask_withdraw,
-    "wdok": withdraw,
-}
-
-
-async def route_jobs(ctx: Ctx) -> list[Reply]:
-    """job[:verb:...] — every jobs button; unknown verbs get a calm answer."""
-    if not ctx.user.onboarded:
-        return await ctx.goto("menu") if ctx.goto else [screen(_("Sorry, this is not "
-                                                                 "available to you."))]
-    verb = ctx.args[0] if ctx.args else "list"
-    if verb == "list":
-        page = ctx.arg_int(1) if len(ctx.args) > 1 else 0
-        if page is None or page > 10_000:
-            return refusal(ctx, _("That button is not valid any more."))
-        return await list_jobs(ctx, page)
-    if verb == "req":
-        return await my_requests(ctx)
-    handler = VERBS.get(verb)
-    if handler is None:
+async def jobs_home(ctx: Ctx) -> list[Reply]:
+    """job — the first page; a job:<verb> that no row of the table claims gets a calm answer."""
+    if ctx.args:
         return refusal(ctx, _("That button is not valid any more."))
-    return await handler(ctx)
+    return await list_jobs(ctx, 0)
+
+
+async def list_page(ctx: Ctx) -> list[Reply]:
+    """job:list:<page> — one page of the vacancies of her region."""
+    page = ctx.arg_int(1) if len(ctx.args) > 1 else 0
+    if page is None or page > 10_000:
+        return refusal(ctx, _("That button is not valid any more."))
+    return await list_jobs(ctx, page)
+
+
+async def requests_screen(ctx: Ctx) -> list[Reply]:
+    """job:req — her requests about vacancies."""
+    return await my_requests(ctx)
 
 
 async def open_jobs(ctx: Ctx) -> list[Reply]:
     """/jobs — the vacancies of her region."""
-    ctx.args = ("list", "0")
-    return await route_jobs(ctx)
+    return await list_jobs(ctx, 0)
+
+
+def _row(handler: Handler, verb: str | None = None) -> Route:
+    return Route(handler, prefix="job", verb=verb, roles=SURVIVOR_JOURNEY_ROLES,
+                 onboarded_only=True)
 
 
 ROUTES = [
-    Route(route_jobs, prefix="job", roles=SURVIVOR_JOURNEY_ROLES),
-    Route(open_jobs, command="/jobs", roles=SURVIVOR_JOURNEY_ROLES),
+    _row(jobs_home),
+    _row(list_page, "list"),
+    _row(show_vacancy, "show"),
+    _row(show_filters, "f"),
+    _row(pick_filter, "fp"),
+    _row(set_filter, "fs"),
+    _row(toggle_filter, "ft"),
+    _row(clear_filters, "fx"),
+    _row(ask_contact, "int"),
+    _row(send_interest, "ic"),
+    _row(requests_screen, "req"),
+    _row(ask_withdraw, "wd"),
+    _row(withdraw, "wdok"),
+    Route(open_jobs, command="/jobs", roles=SURVIVOR_JOURNEY_ROLES, onboarded_only=True),
 ]

@@ -97,6 +97,8 @@ class Route:
       still start with the verb (`ctx.arg_int(1)` is the id in 'job:show:42').
     - state: a session state — matched on typed text while the session is in that state.
     roles: who may reach the handler; checked by the core against the database row.
+    onboarded_only: a journey screen; someone who has not finished the start screens is taken
+      back to them (a forged or early payload), by the core, before the handler runs.
     """
 
     handler: Handler
@@ -105,6 +107,7 @@ class Route:
     state: str | None = None
     roles: frozenset[Role] | None = None
     verb: str | None = None
+    onboarded_only: bool = False
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:

@@ -25,7 +25,7 @@ from bot.core.i18n import (
 )
 from bot.core.sessions import SessionData, SessionStore
 from bot.core.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
-from bot.core.ui import EXIT_ACTION, cover_message, screen, with_exit
+from bot.core.ui import EXIT_ACTION, MENU_ACTION, cover_message, screen, with_exit
 from db import queries
 from db.models import User
 
@@ -70,6 +70,28 @@ class RoutingTable:
                 if key in table:
                     raise ValueError(f"two routes for {key!r}")
                 table[key] = route
+
+    def claims(self, action: str) -> bool:
+        """Whether a row of the table answers this button: its verb row, or the plain row of a
+        prefix that has no verbs (whose args are values, as in 'lang:bg')."""
+        head, *rest = action.split(":")
+        if rest and (head, rest[0]) in self.verbs:
+            return True
+        if head not in self.prefixes:
+            return False
+        return not rest or not any(prefix == head for prefix, _verb in self.verbs)
+
+    def rows(self) -> list[tuple[str, Route]]:
+        """Every row with the key it answers, in the order of the match: commands, actions,
+        states."""
+        found: list[tuple[str, Route]] = [(key, route) for key, route in self.commands.items()]
+        keys = sorted({*self.prefixes, *(prefix for prefix, _ in self.verbs)})
+        for prefix in keys:
+            if prefix in self.prefixes:
+                found.append((prefix, self.prefixes[prefix]))
+            found += [(f"{p}:{v}", r) for (p, v), r in sorted(self.verbs.items()) if p == prefix]
+        found += [(f"state {key}", route) for key, route in self.states.items()]
+        return found
 
     def match(self, inbound: Inbound, session: SessionData) -> tuple[Route | None, tuple[str, ...]]:
         if inbound.action is not None:
@@ -244,7 +266,13 @@ class Core:
             return await self._run(target or self._fallback, target_args, ctx)
 
         ctx.goto = goto
+        if route.onboarded_only and not ctx.user.onboarded:
+            return await goto(MENU_ACTION)  # back to the start screens, in their order
         return await route.handler(ctx)
+
+    @property
+    def table(self) -> RoutingTable:
+        return self._table
 
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:
