@@ -123,32 +123,62 @@ _TRANSITIONS = {
 
 
 async def manage_employers(ctx: Ctx) -> list[Reply]:
-    """emp, emp:list:<page>, emp:new, emp:show|sus|end|act:<id> — committed employers."""
+    """emp — the committed employers; an emp:<verb> no row claims finds nothing."""
     ctx.session.reset()
-    verb = ctx.args[0] if ctx.args else "list"
-    if verb == "list":
-        return await list_employers(ctx, ctx.arg_int(1) or 0)
-    if verb == "new":
-        if ctx.user.org_id is None:
-            return [no_org()]
-        return await start_form(ctx, "emp", {"committed_on": ctx.now().date().isoformat()})
+    if ctx.args:
+        return [not_found()]
+    return await list_employers(ctx, 0)
+
+
+async def employers_page(ctx: Ctx) -> list[Reply]:
+    """emp:list:<page>."""
+    ctx.session.reset()
+    return await list_employers(ctx, ctx.arg_int(1) or 0)
+
+
+async def new_employer(ctx: Ctx) -> list[Reply]:
+    """emp:new — the employer form."""
+    ctx.session.reset()
+    if ctx.user.org_id is None:
+        return [no_org()]
+    return await start_form(ctx, "emp", {"committed_on": ctx.now().date().isoformat()})
+
+
+async def _employer(ctx: Ctx) -> Employer | None:
+    """The employer of the payload, if it is of her organisation (a forged id finds nothing)."""
+    ctx.session.reset()
     emp_id = ctx.arg_int(1)
     emp = await ctx.db.get(Employer, emp_id) if emp_id is not None else None
-    if emp is None or not in_scope(ctx.user, emp.org_id):
+    return emp if emp is not None and in_scope(ctx.user, emp.org_id) else None
+
+
+async def show_employer(ctx: Ctx) -> list[Reply]:
+    """emp:show:<id>."""
+    emp = await _employer(ctx)
+    return [employer_screen(emp)] if emp is not None else [not_found()]
+
+
+async def change_commitment(ctx: Ctx) -> list[Reply]:
+    """emp:sus|end|act:<id> — suspend, end or reactivate a commitment (audited)."""
+    emp = await _employer(ctx)
+    if emp is None:
         return [not_found()]
-    if verb == "show":
-        return [employer_screen(emp)]
-    if verb in _TRANSITIONS:
-        allowed, new_status, action, done = _TRANSITIONS[verb]
-        if emp.status not in allowed:
-            return [Reply(_("Nothing to change: the commitment is already in that state.")),
-                    employer_screen(emp)]
-        emp.status = new_status
-        emp.status_changed_on = ctx.now().date()
-        await queries.audit(ctx.db, ctx.user, action, "employer", emp.id)
-        return [Reply(_(done)), employer_screen(emp)]
-    return [not_found()]
+    allowed, new_status, action, done = _TRANSITIONS[ctx.args[0]]
+    if emp.status not in allowed:
+        return [Reply(_("Nothing to change: the commitment is already in that state.")),
+                employer_screen(emp)]
+    emp.status = new_status
+    emp.status_changed_on = ctx.now().date()
+    await queries.audit(ctx.db, ctx.user, action, "employer", emp.id)
+    return [Reply(_(done)), employer_screen(emp)]
 
 
-ROUTES = [Route(manage_employers, prefix="emp", roles=STAFF_ROLES)]
+ROUTES = [
+    Route(manage_employers, prefix="emp", roles=STAFF_ROLES),
+    Route(employers_page, prefix="emp", verb="list", roles=STAFF_ROLES),
+    Route(new_employer, prefix="emp", verb="new", roles=STAFF_ROLES),
+    Route(show_employer, prefix="emp", verb="show", roles=STAFF_ROLES),
+    *[Route(change_commitment, prefix="emp", verb=verb, roles=STAFF_ROLES)
+      for verb in _TRANSITIONS],
+]
 FORMS = [EMPLOYER_FORM]

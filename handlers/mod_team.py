@@ -162,49 +162,86 @@ async def _member(ctx: Ctx) -> User | None:
 
 
 async def manage_team(ctx: Ctx) -> list[Reply]:
-    """team, team:inv:<role>, team:show|rv|rvok:<user id> — the coordinator's team."""
+    """team — the coordinator's team; a team:<verb> no row claims finds nothing."""
     ctx.session.reset()
     if ctx.user.org_id is None:
         return [no_org()]
-    verb = ctx.args[0] if ctx.args else ""
-    if verb == "":
-        return [await team_screen(ctx)]
-    if verb == "inv":
-        role = ctx.args[1] if len(ctx.args) >= 2 else ""
-        if role not in BOT_INVITABLE:
-            return [not_found()]
-        ttl = ctx.services.settings.invite_ttl_hours
-        code, invite = await create_invite(ctx.db, role=role, org_id=ctx.user.org_id,
-                                           now=ctx.now(), ttl_hours=ttl, created_by=ctx.user.id)
-        await queries.audit(ctx.db, ctx.user, "invite_create", "invite", invite.id)
-        tz = await queries.region_timezone(ctx.db, ctx.user.region_code)
-        return [screen("\n\n".join([
-            _("Invite code for a {role}:", role=_(ROLE_NAMES[Role(role)])), code,
-            _("It works once, until {when}. Pass it on in person or by phone. The person sends "
-              "this to the bot: /redeem {code}", when=format_when(invite.expires_at, tz),
-              code=code)]), back="team", menu=False)]
+    if ctx.args:
+        return [not_found()]
+    return [await team_screen(ctx)]
+
+
+async def invite_member(ctx: Ctx) -> list[Reply]:
+    """team:inv:<role> — a one-time invite code for a moderator or a professional."""
+    ctx.session.reset()
+    if ctx.user.org_id is None:
+        return [no_org()]
+    role = ctx.args[1] if len(ctx.args) == 2 else ""
+    if role not in BOT_INVITABLE:
+        return [not_found()]
+    ttl = ctx.services.settings.invite_ttl_hours
+    code, invite = await create_invite(ctx.db, role=role, org_id=ctx.user.org_id,
+                                       now=ctx.now(), ttl_hours=ttl, created_by=ctx.user.id)
+    await queries.audit(ctx.db, ctx.user, "invite_create", "invite", invite.id)
+    tz = await queries.region_timezone(ctx.db, ctx.user.region_code)
+    return [screen("\n\n".join([
+        _("Invite code for a {role}:", role=_(ROLE_NAMES[Role(role)])), code,
+        _("It works once, until {when}. Pass it on in person or by phone. The person sends "
+          "this to the bot: /redeem {code}", when=format_when(invite.expires_at, tz),
+          code=code)]), back="team", menu=False)]
+
+
+async def _member_and_label(ctx: Ctx) -> tuple[User, str] | None:
+    ctx.session.reset()
+    if ctx.user.org_id is None:
+        return None
     member = await _member(ctx)
     if member is None:
+        return None
+    return member, _("{role} #{number}", role=_(ROLE_NAMES[Role(member.role)]),
+                     number=member.id[:4])
+
+
+async def show_member(ctx: Ctx) -> list[Reply]:
+    """team:show:<user id> — one member of the team."""
+    found = await _member_and_label(ctx)
+    if found is None:
         return [not_found()]
-    label = _("{role} #{number}", role=_(ROLE_NAMES[Role(member.role)]), number=member.id[:4])
-    if verb == "show":
-        return [screen(label + "\n" + _("Last used the bot on {day}.",
-                                        day=format_day(member.last_active_on)),
-                       [Button(_("Revoke the role"), f"team:rv:{member.id}")], back="team",
-                       menu=False)]
-    if verb == "rv":
-        return [screen(_("Revoke the role of {name}? They become a participant at once.",
-                         name=label), [Button(_("Yes, revoke"), f"team:rvok:{member.id}")],
-                       back="team", menu=False)]
-    if verb == "rvok":
-        member.role = Role.PARTICIPANT
-        member.org_id = None
-        await queries.audit(ctx.db, ctx.user, "role_revoke", "user", member.id)
-        return [Reply(_("The role of {name} is revoked.", name=label)), await team_screen(ctx)]
-    return [not_found()]
+    member, label = found
+    return [screen(label + "\n" + _("Last used the bot on {day}.",
+                                    day=format_day(member.last_active_on)),
+                   [Button(_("Revoke the role"), f"team:rv:{member.id}")], back="team",
+                   menu=False)]
+
+
+async def ask_revoke(ctx: Ctx) -> list[Reply]:
+    """team:rv:<user id> — ask before revoking a role."""
+    found = await _member_and_label(ctx)
+    if found is None:
+        return [not_found()]
+    member, label = found
+    return [screen(_("Revoke the role of {name}? They become a participant at once.",
+                     name=label), [Button(_("Yes, revoke"), f"team:rvok:{member.id}")],
+                   back="team", menu=False)]
+
+
+async def revoke_role(ctx: Ctx) -> list[Reply]:
+    """team:rvok:<user id> — she becomes a participant at once."""
+    found = await _member_and_label(ctx)
+    if found is None:
+        return [not_found()]
+    member, label = found
+    member.role = Role.PARTICIPANT
+    member.org_id = None
+    await queries.audit(ctx.db, ctx.user, "role_revoke", "user", member.id)
+    return [Reply(_("The role of {name} is revoked.", name=label)), await team_screen(ctx)]
 
 
 ROUTES = [
     Route(redeem_invite, command="/redeem"),
     Route(manage_team, prefix="team", roles=COORDINATOR_ROLES),
+    Route(invite_member, prefix="team", verb="inv", roles=COORDINATOR_ROLES),
+    Route(show_member, prefix="team", verb="show", roles=COORDINATOR_ROLES),
+    Route(ask_revoke, prefix="team", verb="rv", roles=COORDINATOR_ROLES),
+    Route(revoke_role, prefix="team", verb="rvok", roles=COORDINATOR_ROLES),
 ]

@@ -56,16 +56,28 @@ async def pro_screen(ctx: Ctx) -> Reply:
 
 
 async def show_pro_menu(ctx: Ctx) -> list[Reply]:
-    """pro / pro:on / pro:off — her subscription to training dates and her region."""
-    verb = ctx.args[0] if ctx.args else ""
+    """pro — training dates, her subscription and her region; a pro:<verb> no row claims gets a
+    calm answer."""
     ctx.session.reset()
-    if verb not in ("", "on", "off") or len(ctx.args) > 1:
+    if ctx.args:
         return [Reply(_("That button is not valid any more.")), await pro_screen(ctx)]
-    if verb == "on" and not subscribed(ctx):
+    return [await pro_screen(ctx)]
+
+
+async def subscribe_trainings(ctx: Ctx) -> list[Reply]:
+    """pro:on — get training dates."""
+    ctx.session.reset()
+    if len(ctx.args) == 1 and not subscribed(ctx):
         # A new list, not an in-place change: the JSON column only notices a new value.
         ctx.user.topics = [*(ctx.user.topics or []), Topic.TRAININGS.value]
         return [Reply(_("Done: you will get training dates.")), await pro_screen(ctx)]
-    if verb == "off" and subscribed(ctx):
+    return [await pro_screen(ctx)]
+
+
+async def unsubscribe_trainings(ctx: Ctx) -> list[Reply]:
+    """pro:off — no more training dates."""
+    ctx.session.reset()
+    if len(ctx.args) == 1 and subscribed(ctx):
         ctx.user.topics = [t for t in (ctx.user.topics or []) if t != Topic.TRAININGS]
         return [Reply(_("Done: no more training dates.")), await pro_screen(ctx)]
     return [await pro_screen(ctx)]
@@ -73,4 +85,6 @@ async def show_pro_menu(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(show_pro_menu, prefix="pro", roles=PROFESSIONALS),
+    Route(subscribe_trainings, prefix="pro", verb="on", roles=PROFESSIONALS),
+    Route(unsubscribe_trainings, prefix="pro", verb="off", roles=PROFESSIONALS),
 ]
