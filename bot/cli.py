@@ -81,6 +81,53 @@ def seed_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("routes", "print the routing table and its states as a Mermaid diagram")
+def routes_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core.core import RoutingTable
+    from handlers.routes import all_routes
+
+    table = RoutingTable(all_routes())
+    rows = table.rows()
+    width = max(len(key) for key, _route in rows)
+    print("Routing table (commands, then actions by prefix and verb, then typed text by state):")
+    for key, route in rows:
+        roles = ",".join(sorted(route.roles)) if route.roles else "anyone"
+        print(f"  {key:<{width}}  {route.handler.__module__}.{route.handler.__name__}  [{roles}]")
+    print()
+    print(mermaid(rows))
+    return 0
+
+
+def _node(key: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in key).strip("_") or "root"
+
+
+def mermaid(rows: list[tuple[str, object]]) -> str:
+    """A stateDiagram-v2 (like python-telegram-bot's conversationbot .mmd): each command, each
+    action prefix with its verbs, and each state that reads typed text."""
+    lines = ["```mermaid", "stateDiagram-v2"]
+    prefixes: dict[str, list[str]] = {}
+    for key, route in rows:
+        name = getattr(getattr(route, "handler", None), "__name__", "?")
+        if key.startswith("/"):
+            lines.append(f"    [*] --> {_node(key)}: {key}")
+            lines.append(f"    {_node(key)}: {key} ({name})")
+        elif key.startswith("state "):
+            state = key.removeprefix("state ")
+            lines.append(f"    {_node(state)}: typed text in {state} ({name})")
+            lines.append(f"    {_node(state)} --> {_node(state)}: text")
+        else:
+            head = key.split(":", 1)[0]
+            prefixes.setdefault(head, []).append(f"{key} ({name})")
+    for head, keys in prefixes.items():
+        lines.append(f"    state \"{head}\" as p_{_node(head)} {{")
+        lines += [f"        {_node(k.split(' ', 1)[0])}: {k}" for k in keys]
+        lines.append("    }")
+        lines.append(f"    menu --> p_{_node(head)}: {head}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
 def _load_extensions() -> None:
     """Commands defined by other modules register themselves on import."""
     import importlib

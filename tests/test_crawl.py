@@ -67,6 +67,9 @@ async def walk(chat: ChatDriver, rng: random.Random, steps: int, canary: str,
         if "exit" not in [b.action for b in out.replies[-1].buttons[-1]] if \
                 out.replies[-1].buttons else True:
             problems.append(f"{lang}: no quick exit after {where}")
+        for action in chat.actions():
+            if not chat.core.table.claims(action):
+                problems.append(f"{lang}: no route claims {action!r} (after {where})")
         texts = [r.text for r in out.replies] + [b.label for b in chat.buttons()]
         if any(CRASH in t for t in texts):
             problems.append(f"{lang}: a handler failed after {where}")
