@@ -4,12 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint i18n clean
+.PHONY: run test bench lint lock i18n clean
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements.lock pins (with hashes), then the package itself.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 ## The main job: with no channel token set, the web chat on 127.0.0.1:8080 with demo data.
@@ -28,8 +30,16 @@ $(VENV)/.bench: $(STAMP)
 bench: $(VENV)/.bench
 	$(PY) -m bench
 
+## ruff, the import contracts of the layers (pyproject.toml), and mypy.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
+
+## Refresh requirements.lock from pyproject.toml's ranges (pip-tools, with hashes).
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 ## Re-extract the msgids from the code and merge them into every catalog.
 i18n: $(STAMP)
