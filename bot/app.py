@@ -20,11 +20,32 @@ SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 WEBCHAT = web.AppKey("webchat", WebChat)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+# Each channel that can tell its own state registers a callable here (name -> health dict).
+HEALTH_CHECKS = web.AppKey("health_checks", dict[str, Callable[[], dict[str, object]]])
 DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
 
 
+def channel_health(app: web.Application) -> dict[str, dict[str, object]]:
+    """Each channel's state: configured, and for webhook channels registered and sending."""
+    settings = app[SETTINGS]
+    channels: dict[str, dict[str, object]] = {
+        "webchat": {"configured": settings.webchat_enabled,
+                    "healthy": settings.webchat_enabled and RUNTIME in app},
+        "telegram": {"configured": bool(settings.telegram_token)},
+        "viber": {"configured": bool(settings.viber_token)},
+    }
+    for name, check in app[HEALTH_CHECKS].items():
+        channels[name] = check()
+    return channels
+
+
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": RUNTIME in request.app})
+    """GET /healthz for the proxy and `python -m bot status`: no user data, no addresses."""
+    channels = channel_health(request.app)
+    running = RUNTIME in request.app
+    ok = running and all(state.get("healthy", True) for state in channels.values()
+                         if state.get("configured"))
+    return web.json_response({"ok": ok, "running": running, "channels": channels})
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
@@ -36,6 +57,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app[SETTINGS] = settings
     webchat = WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)
     app[WEBCHAT] = webchat
+    app[HEALTH_CHECKS] = {}
     app.router.add_get("/healthz", health)
     if settings.webchat_enabled:
         app.add_routes(webchat.routes())

@@ -36,6 +36,47 @@ class DeliveryFailed(Exception):
         self.retry = retry
 
 
+class RateLimited(DeliveryFailed):
+    """The platform asked us to slow down: nothing was sent. Bulk sends postpone the message;
+    nobody retries it within seconds while holding a person's lock."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, retry=True)
+
+
+class ChannelPaused(DeliveryFailed):
+    """The platform refused the whole bot account (a bad token, a blocked account, no balance):
+    nothing was sent, and nothing will be on this channel before `until`. Not the person's
+    fault and not an attempt: a broadcast keeps her row pending and resumes later."""
+
+    def __init__(self, reason: str, *, until: datetime) -> None:
+        super().__init__(reason, retry=True)
+        self.until = until
+
+
+@dataclass
+class BatchResult:
+    """What a channel's bulk call did. Addresses not listed in any set were delivered."""
+
+    failed: set[str] = field(default_factory=set)  # refused for her alone: not sent, not retried
+    gone: set[str] = field(default_factory=set)  # not subscribed any more: mark her inactive
+    postponed: set[str] = field(default_factory=set)  # refused for now (rate): try later
+    paid: int = 0  # messages the platform billed, from its own answer where it gives one
+
+
+class BatchSender(Protocol):
+    """A channel that can send the same message to many people in one call (Viber's
+    broadcast_message). `batch_limit` is the most addresses one call takes."""
+
+    name: str
+    batch_limit: int
+
+    async def send_batch(self, addresses: Sequence[str], replies: Sequence[Reply]
+                         ) -> BatchResult:
+        """Send once to all; raise DeliveryFailed when the call as a whole failed."""
+        ...
+
+
 class ChannelSender(Protocol):
     name: str
 
