@@ -204,8 +204,10 @@ def wait_for_button(ctx: Ctx, data: dict[str, Any], action: str) -> None:
     data[HERE] = action
 
 
-def format_price(amount: Decimal, currency: str) -> str:
-    return format_currency(amount, currency, locale=current_language())
+def format_price(amount: Decimal, currency: str, *, exact: bool = False) -> str:
+    """Money in the reader's locale; `exact` keeps every decimal (a price of 0.0125 a message)."""
+    return format_currency(amount, currency, locale=current_language(),
+                           decimal_quantization=not exact)
 
 
 def draft_content(data: dict[str, Any], org_name: str) -> Content:
@@ -520,7 +522,7 @@ def cost_lines(ctx: Ctx, counts: dict[str, int]) -> list[str]:
     if price is not None:
         currency = ctx.services.settings.viber_price_currency
         lines.append(_("At {price} a message, about {total} in all.",
-                       price=format_price(price, currency),
+                       price=format_price(price, currency, exact=True),
                        total=format_price(price * paid, currency)))
     return lines
 

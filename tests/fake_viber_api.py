@@ -61,6 +61,7 @@ class FakeViberApi:
     violations: list[str] = field(default_factory=list)
     webhook_url: str | None = None
     webhook_attempts: int = 0
+    event_types: list[str] = field(default_factory=list)  # what the registered webhook gets
     statuses: deque[int] = field(default_factory=deque)  # next send_message answers
     broadcast_statuses: deque[int] = field(default_factory=deque)  # next broadcast answers
     account_status: int = 0  # non-zero: every call is refused with it (blocked, no balance...)
@@ -244,7 +245,7 @@ class FakeViberApi:
             return self._refuse(3, "set_webhook: unknown event_types")
         if body.get("send_name") is not False or body.get("send_photo") is not False:
             self.violations.append("set_webhook: asked for her name or photo")
-        if self.account_status:
+        if self.account_status and self.account_status != 10:  # set_webhook is what fixes 10
             return web.json_response({"status": self.account_status,
                                       "status_message": STATUS_MESSAGES[self.account_status]})
         if self.refuse_webhook():
@@ -259,6 +260,7 @@ class FakeViberApi:
         if status != 200:
             return web.json_response({"status": 1, "status_message": "invalidUrl"})
         self.webhook_url = url
+        self.event_types = list(events)
         return web.json_response({"status": 0, "status_message": "ok",
                                   "event_types": events})
 

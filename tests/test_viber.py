@@ -602,7 +602,11 @@ async def test_one_persons_messages_are_answered_in_order(bot: Bot) -> None:
 async def misbehaving(fake: FakeViberApi, kind: str) -> AsyncIterator[str]:
     """A Viber that takes the message (the fake records it as sent) and then answers badly."""
     async def handle(request: web.Request) -> web.StreamResponse:
-        fake._send_message(json.loads(await request.read()))
+        body = json.loads(await request.read())
+        if request.match_info["method"] == "broadcast_message":
+            fake._broadcast_message(body)
+        else:
+            fake._send_message(body)
         if kind == "drop":
             assert request.transport is not None
             request.transport.close()  # the connection is gone before any answer
