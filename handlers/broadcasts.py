@@ -14,13 +14,13 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_precision
 from sqlalchemy import select, update
 
 from bot.broadcasting import (
@@ -141,7 +141,7 @@ def parse_when(raw: str, tz: str, today: date | None = None) -> datetime | None:
         ampm = (match["ampm"] or "").replace(".", "").lower()
         if ampm:
             if not 1 <= hour <= 12:
-                return None
+                continue
             hour = hour % 12 + (12 if ampm == "pm" else 0)
         year_text = match["y"]
         year = int(year_text) if year_text else (today or datetime.now(UTC).date()).year
@@ -153,7 +153,7 @@ def parse_when(raw: str, tz: str, today: date | None = None) -> datetime | None:
             if not year_text and today is not None and local.date() < today:
                 local = local.replace(year=year + 1)
         except ValueError:
-            return None
+            continue  # not a real day or time this way round: perhaps the other way
         return local.astimezone(UTC)
     return None
 
@@ -205,9 +205,13 @@ def wait_for_button(ctx: Ctx, data: dict[str, Any], action: str) -> None:
 
 
 def format_price(amount: Decimal, currency: str, *, exact: bool = False) -> str:
-    """Money in the reader's locale; `exact` keeps every decimal (a price of 0.0125 a message)."""
+    """Money in the reader's locale; `exact` keeps every decimal (a price of 0.0125 a message),
+    otherwise a half cent rounds up (an estimate of a cost should not come out low)."""
+    if not exact:
+        amount = amount.quantize(Decimal(1).scaleb(-get_currency_precision(currency)),
+                                 rounding=ROUND_HALF_UP)
     return format_currency(amount, currency, locale=current_language(),
-                           decimal_quantization=not exact)
+                           decimal_quantization=False)
 
 
 def draft_content(data: dict[str, Any], org_name: str) -> Content:
