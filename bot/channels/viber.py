@@ -11,6 +11,12 @@ and is checked like any forged payload (DESIGN.md 2.8).
 
 Quick exit: Viber has no delete API. The cover message goes out with a neutral keyboard that
 replaces the menu (the app always shows the last keyboard it received), and nothing more is said.
+
+Errors by scope (the table is in viber_client): an account-wide refusal starts an Outage that
+stops every bot-initiated send at once (ChannelPaused) until it is tried again and passes; one
+ERROR, and the coordinators are told. Bulk sends use broadcast_message (ViberSender.send_batch).
+Start-up refuses a set-up that could never receive anything (no https PUBLIC_URL, a refused
+token); set_webhook is retried for as long as it fails; health() feeds /healthz.
 """
 from __future__ import annotations
 
