@@ -31,8 +31,26 @@ CHANNELS: tuple[ChannelFactory, ...] = (
 )
 
 
+def channel_health(app: web.Application) -> dict[str, dict[str, object]]:
+    """Each channel's state, as the channel itself reports it (never a person's data)."""
+    settings = app[SETTINGS]
+    channels: dict[str, dict[str, object]] = {
+        "webchat": {"configured": settings.webchat_enabled},
+        "telegram": {"configured": bool(settings.telegram_token)},
+        "viber": {"configured": bool(settings.viber_token)},
+    }
+    for name, adapter in app[ADAPTERS].items():
+        channels[name] = adapter.health()
+    return channels
+
+
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": RUNTIME in request.app})
+    """GET /healthz for the proxy and `python -m bot status`: no user data, no addresses."""
+    channels = channel_health(request.app)
+    running = RUNTIME in request.app
+    ok = running and all(state.get("healthy", True) for state in channels.values()
+                         if state.get("configured"))
+    return web.json_response({"ok": ok, "running": running, "channels": channels})
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,

@@ -128,6 +128,20 @@ def mermaid(rows: list[tuple[str, object]]) -> str:
     return "\n".join(lines)
 
 
+@command("status", "show whether the running bot and each channel are registered and healthy",
+         lambda p: p.add_argument("--url", help="the bot's /healthz (default: "
+                                                "http://HTTP_HOST:HTTP_PORT/healthz)"))
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    """Asks the running server (its /healthz) and, for Viber, Viber itself which webhook it
+    has on file. Exit code 0 when everything configured is healthy, 1 otherwise."""
+    from bot.status import report_status
+
+    url = args.url or f"http://{settings.http_host}:{settings.http_port}/healthz"
+    lines, healthy = asyncio.run(report_status(settings, url))
+    print("\n".join(lines))
+    return 0 if healthy else 1
+
+
 def _load_extensions() -> None:
     """Commands defined by other modules register themselves on import."""
     import importlib

@@ -20,13 +20,15 @@ from bot.core.crypto import AddressVault
 from bot.core.i18n import load_all
 from bot.core.sessions import SessionStore, make_session_store
 from bot.core.settings import Settings, SettingsError
-from bot.core.types import Channel, Inbound, Outcome
+from bot.core.types import Channel, Inbound, Outcome, Reply
 from bot.demo import seed_demo
+from bot.services.alerts import tell_coordinators
 from bot.services.delivery import Delivery, RefRecorder
 from bot.services.users import set_active_by_address
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
 from handlers.routes import EXIT, FALLBACK, all_forms, all_routes
+from handlers.start import first_screen
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,17 @@ class Runtime:
             await self.store.drop(key)
         if changed:
             log.info("%s user marked %s", channel, "active" if active else "inactive")
+
+    def welcome(self, inbound: Inbound) -> Reply:
+        return first_screen(self.services, inbound)
+
+    async def tell_coordinators(self, build: Callable[[], Sequence[Reply]], *,
+                                not_on_channel: str | None = None) -> int:
+        return await tell_coordinators(self.sessionmaker, self.delivery, build,
+                                       not_on_channel=not_on_channel)
+
+    def now(self) -> datetime:
+        return self.services.clock()
 
     def add_sender(self, sender: ChannelSender, capabilities: Capabilities | None = None) -> None:
         self.senders[sender.name] = sender

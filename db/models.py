@@ -339,6 +339,8 @@ class Broadcast(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Paid (bot-initiated) messages it sent, from the platform's billing answer (Viber).
+    paid_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class BroadcastDelivery(Base):

@@ -12,25 +12,40 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_currency, get_currency_precision
 from sqlalchemy import select, update
 
 from bot.core.context import Ctx, Route
-from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, format_when, use_language
+from bot.core.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    N_,
+    _,
+    current_language,
+    format_when,
+    ngettext,
+    use_language,
+)
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from bot.services.broadcasting import (
     AUDIENCE_ROLES,
+    PAID_CHANNELS,
     Content,
     as_utc,
-    count_audience,
+    count_audience_by_channel,
     details_reply,
     load_content,
     notification_replies,
+    paid_sent,
     progress,
 )
 from db import queries
@@ -62,15 +77,26 @@ STATUS_LABELS = {
 }
 CANCELLABLE = (BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)
 
-_DATE_FORMATS = (
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})[ T]+(?P<h>\d{1,2})[:.](?P<i>\d{2})$"),
-    re.compile(r"^(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})\s+(?P<h>\d{1,2})[:.](?P<i>\d{2})$"),
-)
+# A typed moment: a date (2026-12-03, 03.12.2026, 3/12/2026, 3.12 or 3.12.) and a time (18:30,
+# 18.30, 18h30, 18h, 6 pm, 6:30pm), in either order, with "at", "," or "-" between them.
+_TIME = r"(?P<h>\d{1,2})(?:(?:[:.]|h)(?P<i>\d{2})|h)?\s*(?P<ampm>[ap]\.?m\.?)?"
+_DATES = (r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})",
+          r"(?P<d>\d{1,2})[./-](?P<m>\d{1,2})(?:[./-](?P<y>\d{2}(?:\d{2})?))?\.?")
+_BETWEEN = r"(?:\s+|\s*[,T@-]\s*|\s+at\s+)"
+_DATE_FORMATS = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for day in _DATES
+    for pattern in (rf"^{day}{_BETWEEN}{_TIME}$", rf"^{_TIME}{_BETWEEN}{day}$"))
 
 
 class BcState(StrEnum):
     TEXT = "broadcasts.text"
     WHEN = "broadcasts.when"
+    # A screen of the draft that asks for a button: typed text re-shows it, the draft stays.
+    BUTTONS = "broadcasts.buttons"
+
+
+HERE = "at"  # the draft's key for the screen to show again after unexpected text
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -101,18 +127,31 @@ def has_visible_text(text: str) -> bool:
     return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
 
 
-def parse_when(raw: str, tz: str) -> datetime | None:
-    """'2026-12-03 18:30' or '03.12.2026 18:30' in the given zone -> UTC; None if not a date."""
-    text = raw.strip()
+def parse_when(raw: str, tz: str, today: date | None = None) -> datetime | None:
+    """A typed date and time in the given zone -> UTC; None if it is not one. Without a year,
+    the next such day from `today` (a date already gone this year means next year)."""
+    text = " ".join(raw.strip().split())
     for pattern in _DATE_FORMATS:
         match = pattern.match(text)
         if match is None:
             continue
+        hour, minute = int(match["h"]), int(match["i"] or 0)
+        ampm = (match["ampm"] or "").replace(".", "").lower()
+        if ampm:
+            if not 1 <= hour <= 12:
+                continue
+            hour = hour % 12 + (12 if ampm == "pm" else 0)
+        year_text = match["y"]
+        year = int(year_text) if year_text else (today or datetime.now(UTC).date()).year
+        if year_text and len(year_text) == 2:
+            year += 2000
         try:
-            local = datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"]),
-                             int(match["i"]), tzinfo=ZoneInfo(tz))
+            local = datetime(year, int(match["m"]), int(match["d"]), hour, minute,
+                             tzinfo=ZoneInfo(tz))
+            if not year_text and today is not None and local.date() < today:
+                local = local.replace(year=year + 1)
         except ValueError:
-            return None
+            continue  # not a real day or time this way round: perhaps the other way
         return local.astimezone(UTC)
     return None
 
@@ -139,6 +178,38 @@ async def load_own(ctx: Ctx) -> Broadcast | None:
     if broadcast is None or broadcast.org_id != ctx.user.org_id:
         return None
     return broadcast
+
+
+Handler = Callable[[Ctx], Awaitable[list[Reply]]]
+
+
+def for_organisation(handler: Handler) -> Handler:
+    """Coordinator steps (the route row checks the role): her account must have an
+    organisation, whose regions and broadcasts the step works on."""
+    @wraps(handler)
+    async def checked(ctx: Ctx) -> list[Reply]:
+        if ctx.user.org_id is None:
+            return [screen(_("Your account is not linked to an organisation. Please ask an "
+                             "administrator."))]
+        return await handler(ctx)
+    return checked
+
+
+def wait_for_button(ctx: Ctx, data: dict[str, Any], action: str) -> None:
+    """This draft screen asks for a button: remember it, so that typed text shows it again
+    instead of throwing the draft away."""
+    ctx.session.state = BcState.BUTTONS
+    data[HERE] = action
+
+
+def format_price(amount: Decimal, currency: str, *, exact: bool = False) -> str:
+    """Money in the reader's locale; `exact` keeps every decimal (a price of 0.0125 a message),
+    otherwise a half cent rounds up (an estimate of a cost should not come out low)."""
+    if not exact:
+        amount = amount.quantize(Decimal(1).scaleb(-get_currency_precision(currency)),
+                                 rounding=ROUND_HALF_UP)
+    return format_currency(amount, currency, locale=current_language(),
+                           decimal_quantization=False)
 
 
 def draft_content(data: dict[str, Any], org_name: str) -> Content:
@@ -217,8 +288,18 @@ async def progress_screen(ctx: Ctx, broadcast: Broadcast) -> Reply:
     lines.append(_("Unknown (a restart interrupted the sending; never sent twice): {unknown}. "
                    "Skipped (blocked the bot or unsubscribed): {skipped}.",
                    unknown=counts["unknown"], skipped=counts["skipped"]))
+    paid = await paid_sent(ctx.db, broadcast.id)
+    if paid:
+        line = ngettext("Paid Viber messages sent: {count}.", "Paid Viber messages sent: {count}.",
+                        paid, count=paid)
+        price = ctx.services.settings.viber_price_per_message
+        if price is not None:
+            line += " " + _("About {total}.", total=format_price(
+                price * paid, ctx.services.settings.viber_price_currency))
+        lines.append(line)
     if broadcast.status == BroadcastStatus.CANCELLED and left:
-        lines.append(_("Cancelled: the {left} left will not be sent.", left=left))
+        lines.append(ngettext("Cancelled: the {count} left will not be sent.",
+                              "Cancelled: the {count} left will not be sent.", left, count=left))
     buttons = [Button(_("Refresh"), f"bc:view:{broadcast.id}")]
     if broadcast.status in CANCELLABLE:
         buttons.append(Button(_("Cancel this broadcast"), f"bc:cancel:{broadcast.id}"))
@@ -260,6 +341,7 @@ async def new_broadcast(ctx: Ctx) -> list[Reply]:
     """bc:new — start a draft (in the session only): first, who gets it."""
     ctx.session.state = None
     ctx.session.data[DRAFT] = {"texts": {}}
+    wait_for_button(ctx, ctx.session.data[DRAFT], "bc:new")
     rows = [[Button(_(label), f"bc:aud:{key}")] for key, label in AUDIENCE_LABELS.items()]
     return [screen(_("New broadcast. Who should get it?"), *rows, back="bc")]
 
@@ -273,6 +355,7 @@ async def choose_audience(ctx: Ctx) -> list[Reply]:
     if audience not in AUDIENCE_ROLES:
         return [Reply(_("Please choose one of the buttons."))] + await new_broadcast(ctx)
     data["aud"] = audience
+    wait_for_button(ctx, data, f"bc:aud:{audience}")
     codes = await scope_regions(ctx)
     if not codes:
         return [screen(_("Your organisation has no regions yet. Please ask an administrator."),
@@ -292,6 +375,7 @@ async def choose_region(ctx: Ctx) -> list[Reply]:
         ctx.args = ("aud", data["aud"])
         return [Reply(_("Please choose one of the buttons."))] + await choose_audience(ctx)
     data["reg"] = code
+    wait_for_button(ctx, data, f"bc:reg:{code}")
     return [screen(_("What is it about? Only people who asked for this topic get it."),
                    *topic_rows(), back=f"bc:aud:{data['aud']}")]
 
@@ -310,6 +394,7 @@ async def choose_topic(ctx: Ctx) -> list[Reply]:
         return [screen(_("Please choose one of the buttons."), *topic_rows(),
                        back=f"bc:reg:{data['reg']}")]
     data["top"] = topic
+    wait_for_button(ctx, data, f"bc:top:{topic}")
     return [language_screen(data, _("Which language do you write first? People whose language "
                                     "you do not add get this one."))]
 
@@ -350,8 +435,11 @@ async def receive_text(ctx: Ctx) -> list[Reply]:
         return [screen(_("The message is empty. Please write the text of the broadcast."),
                        back="bc:summary" if data.get("texts") else "bc:new")]
     if len(text) > MAX_BROADCAST_CHARS:
-        return [screen(_("That is too long: {count} characters. Please shorten it to at most "
-                         "{limit}.", count=len(text), limit=MAX_BROADCAST_CHARS),
+        return [screen(ngettext("That is too long: {count} character. Please shorten it to at "
+                                "most {limit}.",
+                                "That is too long: {count} characters. Please shorten it to at "
+                                "most {limit}.", len(text), count=len(text),
+                                limit=MAX_BROADCAST_CHARS),
                        back="bc:summary" if data.get("texts") else "bc:new")]
     data["texts"] = {**(data.get("texts") or {}), data.pop("cur"): text}
     ctx.session.state = None
@@ -363,8 +451,8 @@ async def show_summary(ctx: Ctx) -> list[Reply]:
     data = draft(ctx)
     if not draft_complete(data):
         return no_draft()
-    ctx.session.state = None
     data.pop("cur", None)
+    wait_for_button(ctx, data, "bc:summary")
     names = ", ".join(LANGUAGE_NAMES[lang] for lang in LANGUAGES if lang in data["texts"])
     text = "\n".join([_("Written in: {languages}.", languages=names),
                       _("Everyone else gets the {language} text.",
@@ -378,6 +466,7 @@ async def add_language(ctx: Ctx) -> list[Reply]:
     data = draft(ctx)
     if not draft_complete(data):
         return no_draft()
+    wait_for_button(ctx, data, "bc:addlang")
     return [language_screen(data, _("Which language?"))]
 
 
@@ -397,18 +486,47 @@ async def preview(ctx: Ctx) -> list[Reply]:
         replies.append(Reply("\n\n".join([
             header, _("The notification shows only:") + "\n" + first,
             _("After a tap on “Show”:") + "\n" + details])))
-    probe = Broadcast(org_id=ctx.user.org_id, audience=data["aud"], topic=data["top"],
-                      region_code=None if data["reg"] == ALL_REGIONS else data["reg"])
-    count = await count_audience(ctx.db, probe)
-    summary = _("To: {audience}. Region: {region}. Topic: {topic}. About {count} people get it "
-                "now.", audience=_(AUDIENCE_LABELS[data["aud"]]), region=region_label(data["reg"]),
-                topic=_(TOPICS[data["top"]]), count=count)
-    replies.append(screen(summary, [Button(_("Send now"), "bc:send"),
-                                    Button(_("Schedule"), "bc:sched")],
+    counts = await draft_audience(ctx, data)
+    total = sum(counts.values())
+    lines = [_("To: {audience}. Region: {region}. Topic: {topic}.",
+               audience=_(AUDIENCE_LABELS[data["aud"]]), region=region_label(data["reg"]),
+               topic=_(TOPICS[data["top"]])),
+             ngettext("About {count} person gets it now.", "About {count} people get it now.",
+                      total, count=total)]
+    lines.extend(cost_lines(ctx, counts))
+    wait_for_button(ctx, data, "bc:preview")
+    replies.append(screen("\n".join(lines), [Button(_("Send now"), "bc:send"),
+                                             Button(_("Schedule"), "bc:sched")],
                           [Button(_("Add or correct a language"), "bc:addlang")],
                           [Button(_("Throw away this draft"), "bc")], back="bc:summary",
                           replace=False))
     return replies
+
+
+async def draft_audience(ctx: Ctx, data: dict[str, Any]) -> dict[str, int]:
+    """Who would get the draft now, per channel."""
+    probe = Broadcast(org_id=ctx.user.org_id, audience=data["aud"], topic=data["top"],
+                      region_code=None if data["reg"] == ALL_REGIONS else data["reg"])
+    return await count_audience_by_channel(ctx.db, probe)
+
+
+def cost_lines(ctx: Ctx, counts: dict[str, int]) -> list[str]:
+    """Before she confirms: how many messages the platforms will bill, and what they cost when
+    the price is set (VIBER_PRICE_PER_MESSAGE)."""
+    paid = sum(n for channel, n in counts.items() if channel in PAID_CHANNELS)
+    if not paid:
+        return []
+    lines = [ngettext("{count} of them uses Viber: the bot sends {count} Viber message, and "
+                      "Viber charges for it.",
+                      "{count} of them use Viber: the bot sends {count} Viber messages, and "
+                      "Viber charges for each one.", paid, count=paid)]
+    price = ctx.services.settings.viber_price_per_message
+    if price is not None:
+        currency = ctx.services.settings.viber_price_currency
+        lines.append(_("At {price} a message, about {total} in all.",
+                       price=format_price(price, currency, exact=True),
+                       total=format_price(price * paid, currency)))
+    return lines
 
 
 async def create_broadcast(ctx: Ctx, data: dict[str, Any], when: datetime) -> Broadcast:
@@ -423,8 +541,23 @@ async def create_broadcast(ctx: Ctx, data: dict[str, Any], when: datetime) -> Br
     return broadcast
 
 
+async def ask_send_now(ctx: Ctx) -> list[Reply]:
+    """bc:send — ask before anything goes out: to how many, and what it costs."""
+    data = draft(ctx)
+    if not draft_complete(data):
+        return no_draft()
+    counts = await draft_audience(ctx, data)
+    total = sum(counts.values())
+    lines = [ngettext("Send this to about {count} person now?",
+                      "Send this to about {count} people now?", total, count=total)]
+    lines.extend(cost_lines(ctx, counts))
+    wait_for_button(ctx, data, "bc:send")
+    return [screen("\n".join(lines), [Button(_("Yes, send it now"), "bc:sendok"),
+                                      Button(_("No"), "bc:preview")], back="bc:preview")]
+
+
 async def send_now(ctx: Ctx) -> list[Reply]:
-    """bc:send — confirm the draft: the dispatcher starts it within a minute."""
+    """bc:sendok — she confirmed: the dispatcher starts it within a minute."""
     data = draft(ctx)
     if not draft_complete(data) or data["reg"] != ALL_REGIONS and \
             data["reg"] not in await scope_regions(ctx):
@@ -456,10 +589,12 @@ async def receive_when(ctx: Ctx) -> list[Reply]:
         ctx.session.state = None
         return no_draft()
     tz = await draft_timezone(ctx, data)
-    when = parse_when(ctx.inbound.text or "", tz)
+    when = parse_when(ctx.inbound.text or "", tz,
+                      today=as_utc(ctx.now()).astimezone(ZoneInfo(tz)).date())
     problem = None
     if when is None:
-        problem = _("I could not read that date. Please write it like 2026-12-03 18:30.")
+        problem = _("I could not read that date and time. Please write it like "
+                    "2026-12-03 18:30 or 3.12.2026 18:30. Your draft is kept.")
     elif when <= as_utc(ctx.now()):
         problem = _("That time has already passed. Please choose a time in the future.")
     elif when > as_utc(ctx.now()) + MAX_AHEAD:
@@ -467,8 +602,9 @@ async def receive_when(ctx: Ctx) -> list[Reply]:
     if problem is not None or when is None:
         return [screen(problem or "", back="bc:preview")]
     data["when"] = when.isoformat()
-    ctx.session.state = None
-    return [screen(_("Send it on {when}?", when=format_when(when, tz)),
+    # Still the schedule question: a corrected time typed now replaces this one.
+    return [screen(_("Send it on {when}?", when=format_when(when, tz)) + "\n"
+                   + _("To change it, write another date and time."),
                    [Button(_("Yes, schedule it"), "bc:schedok"),
                     Button(_("Change the time"), "bc:sched")], back="bc:preview")]
 
@@ -492,52 +628,71 @@ async def confirm_schedule(ctx: Ctx) -> list[Reply]:
     return [Reply(_("Scheduled.")), await progress_screen(ctx, broadcast)]
 
 
-STAFF_VERBS = {
-    "": list_broadcasts, "view": view_broadcast, "cancel": ask_cancel,
-    "cancelok": confirm_cancel, "new": new_broadcast, "aud": choose_audience,
-    "reg": choose_region, "top": choose_topic, "lang": choose_language,
-    "summary": show_summary, "addlang": add_language, "preview": preview, "send": send_now,
-    "sched": ask_when, "schedok": confirm_schedule,
-}
-
-
 async def route_broadcast(ctx: Ctx) -> list[Reply]:
-    """bc:<verb>:... — recipients may only open what they received; the rest is coordinators'."""
-    verb = ctx.args[0] if ctx.args else ""
-    if verb == "show":
-        return await show_to_recipient(ctx)
+    """bc — the list for coordinators; a verb no row knows is a stale or forged button."""
     if ctx.user.role not in COORDINATOR_ROLES:
-        # The route is open to everybody for bc:show, so the role is checked here, on the row.
+        # bc:show is open to everybody, so the plain row checks the role itself.
         log.info("refused broadcast action for role %s", ctx.user.role)
         return refused()
-    if ctx.user.org_id is None:
-        return [screen(_("Your account is not linked to an organisation. Please ask an "
-                         "administrator."))]
-    handler = STAFF_VERBS.get(verb)
-    if handler is None:
-        return [Reply(_("That button is not valid any more."))] + await list_broadcasts(ctx)
-    return await handler(ctx)
+    if ctx.args and ctx.args[0]:
+        return [Reply(_("That button is not valid any more."))] + \
+            await for_organisation(list_broadcasts)(ctx)
+    return await for_organisation(list_broadcasts)(ctx)
 
 
 async def open_broadcasts(ctx: Ctx) -> list[Reply]:
     """/broadcasts — the coordinators' list."""
     ctx.args = ()
-    return await route_broadcast(ctx)
+    return await for_organisation(list_broadcasts)(ctx)
 
 
 async def receive_typed(ctx: Ctx) -> list[Reply]:
     """Typed text in a broadcast state: coordinators only, checked on the row."""
-    if ctx.user.role not in COORDINATOR_ROLES or ctx.user.org_id is None:
+    if ctx.user.org_id is None:
         ctx.session.reset()
         return refused()
     if ctx.session.state == BcState.WHEN:
         return await receive_when(ctx)
+    if ctx.session.state == BcState.BUTTONS:
+        return await keep_draft(ctx)
     return await receive_text(ctx)
+
+
+async def keep_draft(ctx: Ctx) -> list[Reply]:
+    """Text typed where the draft asks for a button: nothing is lost, the screen comes back."""
+    data = draft(ctx)
+    here = data.get(HERE)
+    if not data or not isinstance(here, str) or ctx.goto is None:
+        ctx.session.state = None
+        return no_draft()
+    return [Reply(_("Please use the buttons below. Your draft is kept."))] + \
+        await ctx.goto(here)
+
+
+def staff_row(handler: Handler, verb: str) -> Route:
+    return Route(for_organisation(handler), prefix="bc", verb=verb, roles=COORDINATOR_ROLES)
 
 
 ROUTES = [
     Route(route_broadcast, prefix="bc"),
+    Route(show_to_recipient, prefix="bc", verb="show"),
+    staff_row(view_broadcast, "view"),
+    staff_row(ask_cancel, "cancel"),
+    staff_row(confirm_cancel, "cancelok"),
+    staff_row(new_broadcast, "new"),
+    staff_row(choose_audience, "aud"),
+    staff_row(choose_region, "reg"),
+    staff_row(choose_topic, "top"),
+    staff_row(choose_language, "lang"),
+    staff_row(show_summary, "summary"),
+    staff_row(add_language, "addlang"),
+    staff_row(preview, "preview"),
+    staff_row(ask_send_now, "send"),
+    staff_row(send_now, "sendok"),
+    staff_row(ask_when, "sched"),
+    staff_row(confirm_schedule, "schedok"),
     Route(open_broadcasts, command="/broadcasts", roles=COORDINATOR_ROLES),
     Route(receive_typed, state=BcState.TEXT, roles=COORDINATOR_ROLES),
     Route(receive_typed, state=BcState.WHEN, roles=COORDINATOR_ROLES),
+    Route(receive_typed, state=BcState.BUTTONS, roles=COORDINATOR_ROLES),
 ]

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import cast
 
-from bot.core.context import Ctx, Route
-from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, _, normalise_language, set_language
-from bot.core.types import Button, Reply
-from bot.core.ui import check, screen
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.context import Ctx, Route, Services
+from bot.core.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    _,
+    normalise_language,
+    set_language,
+    use_language,
+)
+from bot.core.sessions import SessionData
+from bot.core.types import Button, Inbound, Reply
+from bot.core.ui import check, screen, with_exit
 from db import queries
-from db.models import Role
+from db.models import Role, User
 from db.reference import REGION_NAMES
 
 DEEP_LINK = re.compile(r"^(ev|job)-(\d{1,9})$")
@@ -45,6 +57,18 @@ def language_screen(ctx: Ctx) -> Reply:
     return screen(_("Welcome. Please choose your language."),
                   *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
                   menu=ctx.user.onboarded)
+
+
+def first_screen(services: Services, inbound: Inbound) -> Reply:
+    """The language screen for someone who just opened the chat, built without the database
+    (Viber wants its welcome answer at once; nothing about her is stored before she answers)."""
+    language = normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE
+    visitor = User(language=language, onboarded=False, role=Role.PARTICIPANT)  # never added
+    # The screen reads only the visitor, the hint and the session: no query is made.
+    ctx = Ctx(inbound=inbound, db=cast(AsyncSession, None), user=visitor,
+              session=SessionData(), services=services)
+    with use_language(language):
+        return with_exit(language_screen(ctx))
 
 
 async def show_languages(ctx: Ctx) -> list[Reply]:

@@ -108,6 +108,13 @@ async def compose(chat: ChatDriver, *, text: str = "Training on Monday at 10, Vi
     await chat.press("bc:preview")
 
 
+async def send_now(chat: ChatDriver) -> None:
+    """"Send now", and the yes to the question it asks first."""
+    await chat.press("bc:send")
+    assert "now?" in chat.text
+    await chat.press("bc:sendok")
+
+
 async def count(rt: Runtime, model: type) -> int:
     async with rt.sessionmaker() as db:
         return int((await db.execute(select(func.count()).select_from(model))).scalar() or 0)
@@ -152,7 +159,7 @@ async def test_compose_preview_send_and_each_reads_her_language(
     assert "About 3 people" in preview
     assert await count(rt, Broadcast) == 0  # the draft lives only in the session
 
-    await boss.press("bc:send")
+    await send_now(boss)
     assert "Sent: 0. Failed: 0. Left: 0." in boss.text
     broadcast = await only_broadcast(rt)
     assert broadcast.status == BroadcastStatus.SCHEDULED
@@ -188,7 +195,7 @@ async def test_professionals_audience_reaches_only_professionals(
     woman = await person(rt, topics=["trainings"])
     await compose(boss, audience="professionals", region="all")
     assert "About 2 people" in boss.text
-    await boss.press("bc:send")
+    await send_now(boss)
     await Broadcaster.for_runtime(rt).run_due()
     assert len(sender.to(pro_milan)) == 1 and len(sender.to(pro_sofia)) == 1
     assert sender.to(woman) == []
@@ -197,7 +204,7 @@ async def test_professionals_audience_reaches_only_professionals(
 # -- who may do what -------------------------------------------------------------------------------
 STAFF_PAYLOADS = ["bc", "bc:new", "bc:aud:participants", "bc:reg:milan", "bc:reg:all",
                   "bc:top:trainings", "bc:lang:en", "bc:summary", "bc:addlang", "bc:preview",
-                  "bc:send", "bc:sched", "bc:schedok", "bc:view:1", "bc:cancel:1",
+                  "bc:send", "bc:sendok", "bc:sched", "bc:schedok", "bc:view:1", "bc:cancel:1",
                   "bc:cancelok:1", "bc:view:999999999", "bc:nonsense"]
 
 
@@ -207,7 +214,7 @@ async def test_only_coordinators_reach_compose(rt: Runtime, sender: RecordingSen
     org = await make_org(rt, "ngo", ["milan"])
     boss = await coordinator(rt, org)
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     other = await person(rt, role=role, org_id=org, topics=["trainings"])
     for payload in STAFF_PAYLOADS:
         await other.press(payload, must_exist=False)
@@ -230,7 +237,7 @@ async def test_coordinator_of_another_organisation_cannot_see_or_cancel(
     theirs = await make_org(rt, "theirs", ["karditsa"])
     boss = await coordinator(rt, ours)
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     broadcast = await only_broadcast(rt)
     stranger = await coordinator(rt, theirs)
     await stranger.say("/broadcasts")
@@ -259,7 +266,7 @@ async def test_recipient_details_only_for_her(rt: Runtime, sender: RecordingSend
     anna = await person(rt, topics=["trainings"])
     nosy = await person(rt, topics=[])
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     await Broadcaster.for_runtime(rt).run_due()
     broadcast = await only_broadcast(rt)
     for payload in (f"bc:show:{broadcast.id}", "bc:show:999999", "bc:show:x", "bc:show",
@@ -280,7 +287,7 @@ async def test_quiet_hours_postpone_until_they_end(rt: Runtime, sender: Recordin
     sleeping = await person(rt, topics=["trainings"], quiet_start=9, quiet_end=12)
     awake = await person(rt, topics=["trainings"], quiet_start=21, quiet_end=8)
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     engine = Broadcaster.for_runtime(rt)
     await engine.run_due()
     broadcast = await only_broadcast(rt)
@@ -312,7 +319,7 @@ async def test_blocked_user_is_skipped_and_marked(rt: Runtime, sender: Recording
     sender.fail[blocks_now.address] = RecipientGone()
     await compose(boss)
     assert "About 2 people" in boss.text
-    await boss.press("bc:send")
+    await send_now(boss)
     await Broadcaster.for_runtime(rt).run_due()
     broadcast = await only_broadcast(rt)
     found = await statuses(rt, broadcast.id)
@@ -333,7 +340,7 @@ async def test_retry_then_fail_and_unknown_never_resent(rt: Runtime, sender: Rec
     sender.fail[flaky.address] = DeliveryFailed("5xx", retry=True)
     sender.fail[timed_out.address] = DeliveryFailed("timeout", retry=False)
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     engine = Broadcaster.for_runtime(rt)
     broadcast_id = (await only_broadcast(rt)).id
     await engine.run_due()
@@ -358,7 +365,7 @@ async def test_cancel_while_sending_stops_at_once(rt: Runtime, sender: Recording
     boss = await coordinator(rt, org)
     women = [await person(rt, topics=["trainings"]) for _ in range(4)]
     await compose(boss)
-    await boss.press("bc:send")
+    await send_now(boss)
     broadcast_id = (await only_broadcast(rt)).id
     sender.hold = asyncio.Event()
     task = asyncio.create_task(Broadcaster.for_runtime(rt).run_due())
@@ -519,7 +526,8 @@ async def test_forged_steps_change_nothing(rt: Runtime, sender: RecordingSender)
     org = await make_org(rt, "ngo", ["milan"])
     boss = await coordinator(rt, org)
     await boss.say("/broadcasts")
-    for payload in ("bc:send", "bc:schedok", "bc:preview", "bc:summary", "bc:lang:en"):
+    for payload in ("bc:send", "bc:sendok", "bc:schedok", "bc:preview", "bc:summary",
+                    "bc:lang:en"):
         await boss.press(payload, must_exist=False)  # out of order: no draft yet
         assert "no broadcast being written" in boss.text, payload
     await boss.press("bc:new")

@@ -85,6 +85,7 @@ async def test_subscribed_professional_gets_training_dates_and_sees_them_again(
     await pro.press("pro:on")
     await compose(boss, audience="professionals", text="Mediator training, 3 December.")
     await boss.press("bc:send")
+    await boss.press("bc:sendok")  # "Send now" asks first
     await Broadcaster.for_runtime(rt).run_due()
     (notification,) = sender.to(pro)
     assert notification[0].text == "You have a new message."

@@ -34,11 +34,11 @@ from bot.channels.viber.adapter import (
     request_size,
     split_text,
 )
-from bot.channels.viber.client import MAX_REQUEST_BYTES, ViberClient
+from bot.channels.viber.client import MAX_REQUEST_BYTES, AccountRefused, ViberClient
 from bot.core.types import Button, Channel, Reply
 from bot.core.ui import exit_button
 from bot.runtime import Runtime
-from bot.services.delivery import DeliveryFailed, RecipientGone
+from bot.services.delivery import DeliveryFailed, RateLimited, RecipientGone
 from db.models import User
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.conftest import FakeClock, free_port, make_settings
@@ -144,6 +144,11 @@ class Phone:
     def text(self) -> str:
         return "\n".join(m["text"] for m in self.bot.fake.to(self.address)[-3:])
 
+    async def answered(self) -> None:
+        """She opened the chat and chose her language: from here on she has a row."""
+        await self.open()
+        await self.press("lang:en")
+
     async def onboard(self) -> None:
         await self.open()
         await self.press("lang:en")
@@ -155,13 +160,37 @@ class Phone:
 async def fake() -> AsyncIterator[FakeViberApi]:
     async with run_fake(TOKEN) as api:
         yield api
+        assert api.violations == []  # every request the bot made is one Viber documents
+
+
+@asynccontextmanager
+async def serve_viber(database_url: str, fake: FakeViberApi, clock: FakeClock,
+                      **overrides: Any) -> AsyncIterator[tuple[str, web.Application]]:
+    """The real app with Viber on, its PUBLIC_URL the loopback address it listens on (the fake
+    calls the webhook back there, as Viber calls the proxy)."""
+    port = free_port()
+    values: dict[str, Any] = dict(viber_token=TOKEN, viber_api_base_url=fake.base_url,
+                                  public_url=f"http://127.0.0.1:{port}")
+    values.update(overrides)
+    app = create_app(make_settings(database_url, **values), clock=clock)
+    app[ADAPTERS]["viber"].sleep = no_wait
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        await runner.cleanup()
+
+
+async def no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
 
 
 @pytest.fixture
 async def bot(database_url: str, fake: FakeViberApi, clock: FakeClock) -> AsyncIterator[Bot]:
-    settings = make_settings(database_url, viber_token=TOKEN, viber_api_base_url=fake.base_url)
-    async with serve(settings, clock=clock) as (base, app), aiohttp.ClientSession() as http:
-        app[ADAPTERS]["viber"].client.backoff = 0.01  # type: ignore[union-attr]
+    async with serve_viber(database_url, fake, clock) as (base, app), \
+            aiohttp.ClientSession() as http:
         yield Bot(base, app, http, fake)
 
 
@@ -363,7 +392,7 @@ async def test_unsubscribed_marks_her_inactive_and_stops_sending(bot: Bot) -> No
 @pytest.mark.parametrize("status", [5, 6])
 async def test_gone_recipient_is_marked_inactive(bot: Bot, status: int) -> None:
     phone = Phone(bot)
-    await phone.open()
+    await phone.answered()
     user = await bot.user(phone.address)
     assert user is not None
     bot.fake.answer_next(status)
@@ -380,65 +409,48 @@ async def test_reply_to_a_gone_recipient_marks_her_inactive(bot: Bot) -> None:
     assert (await bot.user(phone.address)).active is False  # type: ignore[union-attr]
 
 
-async def test_rate_control_is_retried_with_backoff(bot: Bot, caplog: pytest.LogCaptureFixture
-                                                    ) -> None:
+async def test_rate_control_is_postponed_not_retried_in_seconds(
+        bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     phone = Phone(bot)
-    await phone.open()
+    await phone.answered()
     user = await bot.user(phone.address)
     assert user is not None
-    bot.fake.answer_next(12, 12)
+    before = len(bot.fake.attempts)
+    bot.fake.answer_next(12)
+    with pytest.raises(RateLimited):
+        await bot.runtime.delivery.send_to_user(user.id, [Reply("A training date")])
+    assert len(bot.fake.attempts) == before + 1  # asked once: the caller postpones it
     assert await bot.runtime.delivery.send_to_user(user.id, [Reply("A training date")]) is True
-    assert len(bot.fake.attempts) == 3 and len(bot.fake.sent) == 1
     # The NGO sees what bot-initiated (paid) messages cost, without any address.
     counted = [r for r in caplog.records if "bot-initiated" in r.getMessage()]
     assert counted and phone.address not in counted[-1].getMessage()
     assert "1 since start" in counted[-1].getMessage()
-    bot.fake.answer_next(12, 12, 12, 12)
-    with pytest.raises(DeliveryFailed) as failed:
-        await bot.runtime.delivery.send_to_user(user.id, [Reply("Again")])
-    assert failed.value.retry is True
-    assert (await bot.user(phone.address)).active is True  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize("status", [23, 24])
-async def test_quota_or_balance_stops_with_a_clear_warning(bot: Bot, status: int,
-                                                           caplog: pytest.LogCaptureFixture
-                                                           ) -> None:
-    caplog.set_level(logging.INFO)
-    phone = Phone(bot)
-    await phone.open()
-    user = await bot.user(phone.address)
-    assert user is not None
-    bot.fake.answer_next(status)
-    with pytest.raises(DeliveryFailed) as failed:
-        await bot.runtime.delivery.send_to_user(user.id, [Reply("A training date")])
-    assert failed.value.retry is False
-    assert len(bot.fake.attempts) == 1  # no retry: it would only cost more
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("quota" in r.getMessage() and "Viber Partners" in r.getMessage()
-               for r in warnings)
     assert (await bot.user(phone.address)).active is True  # type: ignore[union-attr]
 
 
 async def test_client_error_table_directly(fake: FakeViberApi) -> None:
+    payload = {"receiver": "r", "type": "text", "text": "hi", "sender": {"name": "Assistant"}}
     async with aiohttp.ClientSession(headers={"X-Viber-Auth-Token": TOKEN}) as http:
-        client = ViberClient(http, fake.base_url, backoff=0.001)
-        payload = {"receiver": "r", "type": "text", "text": "hi"}
+        client = ViberClient(http, fake.base_url)
         assert (await client.send_message(payload))["status"] == 0
-        for status, error in ((5, RecipientGone), (6, RecipientGone), (3, DeliveryFailed)):
+        for status, error in ((5, RecipientGone), (6, RecipientGone), (12, RateLimited),
+                              (13, DeliveryFailed), (24, AccountRefused), (7, AccountRefused)):
             fake.answer_next(status)
-            with pytest.raises(error):
+            with pytest.raises(error) as raised:
                 await client.send_message(payload)
+            if error is DeliveryFailed:
+                assert raised.value.retry is False
         info = await client.get_account_info()
         assert info["status"] == 0
         with pytest.raises(DeliveryFailed):  # larger than Viber takes: never sent
             await client.send_message({**payload, "text": "x" * (MAX_REQUEST_BYTES + 1)})
+        assert fake.violations == []
     async with aiohttp.ClientSession(headers={"X-Viber-Auth-Token": "wrong"}) as http:
         client = ViberClient(http, fake.base_url)
-        with pytest.raises(DeliveryFailed) as failed:
+        with pytest.raises(AccountRefused) as refused:
             await client.send_message(payload)
-        assert failed.value.retry is False
+        assert refused.value.status == 2
         dead = ViberClient(http, f"http://127.0.0.1:{free_port()}/pa/")
         with pytest.raises(DeliveryFailed) as failed:
             await dead.send_message(payload)
@@ -589,7 +601,11 @@ async def test_one_persons_messages_are_answered_in_order(bot: Bot) -> None:
 async def misbehaving(fake: FakeViberApi, kind: str) -> AsyncIterator[str]:
     """A Viber that takes the message (the fake records it as sent) and then answers badly."""
     async def handle(request: web.Request) -> web.StreamResponse:
-        fake._send_message(json.loads(await request.read()))
+        body = json.loads(await request.read())
+        if request.match_info["method"] == "broadcast_message":
+            fake._broadcast_message(body)
+        else:
+            fake._send_message(body)
         if kind == "drop":
             assert request.transport is not None
             request.transport.close()  # the connection is gone before any answer
@@ -618,15 +634,16 @@ async def misbehaving(fake: FakeViberApi, kind: str) -> AsyncIterator[str]:
 async def test_failure_after_sending_is_never_retried(fake: FakeViberApi, kind: str) -> None:
     timeout = aiohttp.ClientTimeout(total=0.5)
     async with misbehaving(fake, kind) as base, aiohttp.ClientSession(timeout=timeout) as http:
-        client = ViberClient(http, base, backoff=0.001)
+        client = ViberClient(http, base)
         with pytest.raises(DeliveryFailed) as failed:
-            await client.send_message({"receiver": "r", "type": "text", "text": "A date 😀"})
+            await client.send_message({"receiver": "r", "type": "text", "text": "A date 😀",
+                                       "sender": {"name": "Assistant"}})
     assert failed.value.retry is False  # it may have arrived: a broadcast must not repeat it
     assert len(fake.attempts) == 1 and len(fake.sent) == 1  # asked once, and it did arrive
 
 
 async def test_only_a_connection_never_made_or_a_refusal_is_retried(fake: FakeViberApi) -> None:
-    payload = {"receiver": "r", "type": "text", "text": "hi"}
+    payload = {"receiver": "r", "type": "text", "text": "hi", "sender": {"name": "Assistant"}}
     async with aiohttp.ClientSession() as http:
         dead = ViberClient(http, f"http://127.0.0.1:{free_port()}/pa/")
         with pytest.raises(DeliveryFailed) as failed:
@@ -640,7 +657,7 @@ async def test_only_a_connection_never_made_or_a_refusal_is_retried(fake: FakeVi
 
 async def test_broadcast_send_that_lost_its_answer_is_not_repeated(bot: Bot) -> None:
     phone = Phone(bot)
-    await phone.open()
+    await phone.answered()
     user = await bot.user(phone.address)
     assert user is not None
     client = bot.channel.client

@@ -4,9 +4,9 @@ channel only through `ChannelAdapter` and its `ChannelSender`. Handlers and serv
 channel's `Capabilities`, never its name."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -26,6 +26,47 @@ class DeliveryFailed(Exception):
     def __init__(self, reason: str, *, retry: bool) -> None:
         super().__init__(reason)
         self.retry = retry
+
+
+class RateLimited(DeliveryFailed):
+    """The platform asked us to slow down: nothing was sent. Bulk sends postpone the message;
+    nobody retries it within seconds while holding a person's lock."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, retry=True)
+
+
+class ChannelPaused(DeliveryFailed):
+    """The platform refused the whole bot account (a bad token, a blocked account, no balance):
+    nothing was sent, and nothing will be on this channel before `until`. Not the person's
+    fault and not an attempt: a broadcast keeps her row pending and resumes later."""
+
+    def __init__(self, reason: str, *, until: datetime) -> None:
+        super().__init__(reason, retry=True)
+        self.until = until
+
+
+@dataclass
+class BatchResult:
+    """What a channel's bulk call did. Addresses not listed in any set were delivered."""
+
+    failed: set[str] = field(default_factory=set)  # refused for her alone: not sent, not retried
+    gone: set[str] = field(default_factory=set)  # not subscribed any more: mark her inactive
+    postponed: set[str] = field(default_factory=set)  # refused for now (rate): try later
+    paid: int = 0  # messages the platform billed, from its own answer where it gives one
+
+
+class BatchSender(Protocol):
+    """A channel that can send the same message to many people in one call (Viber's
+    broadcast_message). `batch_limit` is the most addresses one call takes."""
+
+    name: str
+    batch_limit: int
+
+    async def send_batch(self, addresses: Sequence[str], replies: Sequence[Reply]
+                         ) -> BatchResult:
+        """Send once to all; raise DeliveryFailed when the call as a whole failed."""
+        ...
 
 
 class ExitErasure(StrEnum):
@@ -89,6 +130,21 @@ class ChannelHost(Protocol):
         """She blocked or unsubscribed (False), or came back (True)."""
         ...
 
+    def welcome(self, inbound: Inbound) -> Reply:
+        """The first screen for someone who just opened the chat, built without the database
+        (a platform that waits only seconds for it; nothing about her is stored)."""
+        ...
+
+    async def tell_coordinators(self, build: Callable[[], Sequence[Reply]], *,
+                                not_on_channel: str | None = None) -> int:
+        """Tell every coordinator something about the bot itself (a channel stopped sending),
+        each in her language, on her own channel; how many got it."""
+        ...
+
+    def now(self) -> datetime:
+        """The bot's clock (aware UTC)."""
+        ...
+
     def add_sender(self, sender: ChannelSender, capabilities: Capabilities) -> None:
         """Offer the channel's sender to delivery (relays, reminders, broadcasts)."""
         ...
@@ -114,4 +170,9 @@ class ChannelAdapter(Protocol):
 
     async def stop(self) -> None:
         """Withdraw the sender, finish what is under way, close the clients."""
+        ...
+
+    def health(self) -> dict[str, object]:
+        """For /healthz and `python -m bot status`: at least `configured` and `healthy`; never a
+        person's data."""
         ...

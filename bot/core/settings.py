@@ -4,14 +4,19 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
 DEFAULT_KEY_FILE = "var/data.key"
+DEFAULT_VIBER_SENDER_NAME = "Assistant"
+VIBER_SENDER_NAME_MAX = 28  # Viber refuses a longer sender.name
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 class SettingsError(RuntimeError):
@@ -45,6 +50,12 @@ class Settings:
     telegram_webhook_secret: str = ""
     viber_token: str = ""
     viber_api_base_url: str = "https://chatapi.viber.com/pa/"
+    # The name and picture her chat list and lock screen show: neutral, nothing about violence.
+    viber_sender_name: str = DEFAULT_VIBER_SENDER_NAME
+    viber_avatar_url: str = ""
+    # What one bot-initiated Viber message costs under the NGO's agreement (None: not shown).
+    viber_price_per_message: Decimal | None = None
+    viber_price_currency: str = "EUR"
     data_key: bytes = field(default=b"", repr=False)
     redis_url: str = ""
     log_level: str = "INFO"
@@ -86,6 +97,10 @@ class Settings:
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
             viber_token=env.get("VIBER_TOKEN", ""),
             viber_api_base_url=env.get("VIBER_API_BASE_URL") or "https://chatapi.viber.com/pa/",
+            viber_sender_name=_sender_name(env.get("VIBER_SENDER_NAME", "")),
+            viber_avatar_url=_avatar_url(env.get("VIBER_AVATAR_URL", "")),
+            viber_price_per_message=_price(env.get("VIBER_PRICE_PER_MESSAGE", "")),
+            viber_price_currency=_currency(env.get("VIBER_PRICE_CURRENCY", "")),
             data_key=key,
             redis_url=env.get("REDIS_URL", ""),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
@@ -97,6 +112,44 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", 180),
             invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
         )
+
+
+def _sender_name(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        return DEFAULT_VIBER_SENDER_NAME
+    if len(name) > VIBER_SENDER_NAME_MAX:
+        raise SettingsError(f"VIBER_SENDER_NAME must be at most {VIBER_SENDER_NAME_MAX} "
+                            "characters (Viber refuses longer names)")
+    return name
+
+
+def _avatar_url(raw: str) -> str:
+    url = raw.strip()
+    if url and not url.startswith("https://"):
+        raise SettingsError("VIBER_AVATAR_URL must be an https:// address of a picture "
+                            "(under 100 KB, 720x720 recommended)")
+    return url
+
+
+def _price(raw: str) -> Decimal | None:
+    if not raw.strip():
+        return None
+    try:
+        price = Decimal(raw.strip().replace(",", "."))
+    except InvalidOperation as exc:
+        raise SettingsError("VIBER_PRICE_PER_MESSAGE must be a number such as 0.0125") from exc
+    if not price.is_finite() or price < 0:
+        raise SettingsError("VIBER_PRICE_PER_MESSAGE must be zero or more")
+    return price
+
+
+def _currency(raw: str) -> str:
+    code = raw.strip().upper() or "EUR"
+    if not CURRENCY_RE.match(code):
+        raise SettingsError("VIBER_PRICE_CURRENCY must be a three-letter ISO 4217 code "
+                            "such as EUR")
+    return code
 
 
 def _decode_key(raw: str, source: str) -> bytes:

@@ -14,6 +14,16 @@ may be missed; nobody gets it twice. A woman whose phone lights up twice with a 
 bot" is more exposed than one who misses a training date. The progress screen counts "unknown"
 so the coordinator can see it. For the same reason a DeliveryFailed(retry=False) -- the sender
 cannot tell whether the message arrived, e.g. a time-out -- is "unknown", not retried.
+
+Bulk calls. A channel whose sender offers `send_batch` (Viber's broadcast_message, up to 300
+people a call) gets its rows in batches: the rows of one call become "sending" together, in one
+committed transaction, before the call. A call that may have arrived is never made again (all
+its rows "unknown"); the answer's list of who did not get it marks those rows apart.
+
+Pauses. A ChannelPaused (the platform refused the whole bot account: bad token, blocked, no
+balance) or a RateLimited answer means nothing was sent: the rows go back to pending, to be
+tried after the pause, with no attempt counted. The broadcast stays "sending" and resumes by
+itself; nobody is marked sent who was not.
 """
 from __future__ import annotations
 
@@ -28,11 +38,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.i18n import _, current_language, data_text
+from bot.core.i18n import _, current_language, data_text, use_language
 from bot.core.notify import discreet, quiet_hours_end
 from bot.core.types import Reply
-from bot.core.ui import screen
-from bot.services.delivery import DeliveryFailed
+from bot.core.ui import screen, with_exit
+from bot.services.delivery import (
+    BatchResult,
+    BatchSender,
+    ChannelPaused,
+    DeliveryFailed,
+    RateLimited,
+)
 from db import queries
 from db.models import (
     Broadcast,
@@ -58,7 +74,16 @@ RETRY_DELAY = timedelta(minutes=1)
 # Messages per second per channel, below the platforms' bulk limits (Telegram ~30/s, Viber is
 # stricter). A channel not listed (the web chat) is not paced.
 CHANNEL_RATES: dict[str, float] = {"telegram": 25.0, "viber": 10.0}
+# Calls per second for a channel's bulk call (Viber: 500 broadcast_message calls per 10 s).
+BATCH_RATES: dict[str, float] = {"viber": 25.0}
+# A rate refusal (Viber's status 12) postpones the rows by this much, without counting a try.
+RATE_POSTPONE = timedelta(minutes=1)
+# Channels whose bot-initiated messages the platform bills (Viber since 2024). Until the
+# channels declare their capabilities themselves, the preview's cost line reads this.
+PAID_CHANNELS = frozenset({"viber"})
 AUDIENCE_ROLES = {"participants": Role.PARTICIPANT, "professionals": Role.PROFESSIONAL}
+RETRY = "retry"  # outcome: not sent, try again later (counts an attempt)
+LATER = "later"  # outcome: not sent because of the platform's pause (counts no attempt)
 LEFT_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.SENDING)
 
 
@@ -167,6 +192,34 @@ async def count_audience(db: AsyncSession, broadcast: Broadcast) -> int:
     return total
 
 
+async def count_audience_by_channel(db: AsyncSession, broadcast: Broadcast) -> dict[str, int]:
+    """How many people would get it now, per channel (the preview's cost line)."""
+    regions = await target_regions(db, broadcast)
+    counts: dict[str, int] = {}
+    after = ""
+    role = AUDIENCE_ROLES.get(broadcast.audience, Role.PARTICIPANT)
+    while regions:
+        rows = list(await db.execute(
+            select(User.id, User.topics, User.channel)
+            .where(User.role == role, User.active.is_(True), User.onboarded.is_(True),
+                   User.region_code.in_(list(regions)), User.id > after)
+            .order_by(User.id).limit(MATERIALISE_CHUNK)))
+        if not rows:
+            break
+        for _id, topics, channel in rows:
+            if broadcast.topic in (topics or []):
+                counts[channel] = counts.get(channel, 0) + 1
+        after = rows[-1][0]
+    return counts
+
+
+async def paid_sent(db: AsyncSession, broadcast_id: int) -> int:
+    """Paid messages the broadcast actually sent (the platform's billing answer)."""
+    value = (await db.execute(select(Broadcast.paid_messages)
+                              .where(Broadcast.id == broadcast_id))).scalar()
+    return int(value or 0)
+
+
 async def progress(db: AsyncSession, broadcast_id: int) -> dict[str, int]:
     """Deliveries by status, every status present (zero when none)."""
     counts = {status.value: 0 for status in DeliveryStatus}
@@ -186,6 +239,7 @@ class Claimed:
     channel: str
     region_code: str
     discreet: bool
+    language: str = "en"
 
 
 @dataclass
@@ -201,6 +255,20 @@ class Broadcaster:
     def __post_init__(self) -> None:
         rates = CHANNEL_RATES if self.rates is None else self.rates
         self._limiters = {name: RateLimiter(rate) for name, rate in rates.items()}
+        self._batch_limiters = {name: RateLimiter(rate if self.rates is None else 0)
+                                for name, rate in BATCH_RATES.items()}
+
+    def _batch_sender(self, channel: str) -> BatchSender | None:
+        sender = self.delivery.senders.get(channel)
+        if sender is not None and callable(getattr(sender, "send_batch", None)):
+            return sender  # type: ignore[return-value]
+        return None
+
+    def _claim_size(self) -> int:
+        """Enough rows for one full bulk call of any channel that has one."""
+        limits = [int(getattr(s, "batch_limit", 0)) for s in self.delivery.senders.values()
+                  if callable(getattr(s, "send_batch", None))]
+        return max([self.batch_size, *limits])
 
     @classmethod
     def for_runtime(cls, rt: JobHost, **kwargs: object) -> Broadcaster:
@@ -316,7 +384,7 @@ class Broadcaster:
                                 BroadcastDelivery.status == DeliveryStatus.PENDING,
                                 (BroadcastDelivery.not_before.is_(None))
                                 | (BroadcastDelivery.not_before <= now))
-                         .order_by(BroadcastDelivery.id).limit(self.batch_size))
+                         .order_by(BroadcastDelivery.id).limit(self._claim_size()))
                 if db.bind.dialect.name == "postgresql":
                     query = query.with_for_update(skip_locked=True, of=BroadcastDelivery)
                 rows = list(await db.execute(query))
@@ -334,7 +402,7 @@ class Broadcaster:
                         continue
                     row.status = DeliveryStatus.CLAIMED
                     claimed.append(Claimed(row.id, user.id, user.channel, user.region_code or "",
-                                           user.discreet))
+                                           user.discreet, user.language))
                 await db.flush()
         return claimed, content
 
@@ -353,40 +421,144 @@ class Broadcaster:
 
     async def _send_channel(self, broadcast_id: int, content: Content, items: list[Claimed],
                             outcomes: dict[int, str]) -> None:
+        batch_sender = self._batch_sender(items[0].channel)
+        if batch_sender is not None:
+            await self._send_channel_in_batches(broadcast_id, content, items, outcomes,
+                                                batch_sender)
+            return
         limiter = self._limiter(items[0].channel)
         for item in items:
             if not await self._still_sending(broadcast_id):
                 return  # cancelled: the rest go back to pending and are never sent
             await limiter.wait()
-            outcome = await self._send_one(content, item)
+            later: dict[int, datetime] = {}
+            outcome = await self._send_one(content, item, later)
             outcomes[item.row_id] = outcome
             # Settled at once, not at the end of the batch: a crash now leaves no sent message
             # looking "in flight".
-            await self._record(broadcast_id, [item], {item.row_id: outcome})
+            await self._record(broadcast_id, [item], {item.row_id: outcome}, later=later)
 
-    async def _send_one(self, content: Content, item: Claimed) -> str:
-        if not await self._mark_in_flight(item.row_id):
+    async def _send_one(self, content: Content, item: Claimed,
+                        later: dict[int, datetime]) -> str:
+        if not await self._mark_in_flight([item.row_id]):
             return DeliveryStatus.UNKNOWN  # another pass settled it meanwhile: leave it alone
         try:
             delivered = await self.delivery.send_to_user(
                 item.user_id, lambda: notification_replies(content, discreet_on=item.discreet))
+        except ChannelPaused as exc:
+            later[item.row_id] = as_utc(exc.until)
+            return LATER
+        except RateLimited:
+            later[item.row_id] = self.now() + RATE_POSTPONE
+            return LATER
         except DeliveryFailed as exc:
-            return "retry" if exc.retry else DeliveryStatus.UNKNOWN
+            return RETRY if exc.retry else DeliveryStatus.UNKNOWN
         except Exception as exc:  # noqa: BLE001 - the outcome is unknown: never send it again
             log.error("broadcast send failed: %s", type(exc).__name__)
             return DeliveryStatus.UNKNOWN
         return DeliveryStatus.SENT if delivered else DeliveryStatus.SKIPPED
 
-    async def _mark_in_flight(self, row_id: int) -> bool:
-        """This one row becomes "sending", committed before its message leaves: a crash from here
-        on leaves exactly this row in doubt."""
-        async with self.sessionmaker() as db, db.begin():
+    async def _mark_in_flight(self, row_ids: list[int]) -> bool:
+        """These rows become "sending", committed before their message leaves: a crash from here
+        on leaves exactly these rows in doubt. False if any was settled by another pass."""
+        async with self.sessionmaker() as db:
             result = await db.execute(
                 update(BroadcastDelivery)
-                .where(BroadcastDelivery.id == row_id,
+                .where(BroadcastDelivery.id.in_(row_ids),
                        BroadcastDelivery.status == DeliveryStatus.CLAIMED)
                 .values(status=DeliveryStatus.SENDING, updated_at=self.now()))
-        return bool(result.rowcount)
+            if result.rowcount != len(row_ids):
+                # Only a pass of our own may hold them: leave all of them as they were.
+                await db.rollback()
+                return False
+            await db.commit()
+        return True
+
+    async def _send_channel_in_batches(self, broadcast_id: int, content: Content,
+                                       items: list[Claimed], outcomes: dict[int, str],
+                                       sender: BatchSender) -> None:
+        """One bulk call per group of people who read the same message (same language, same
+        notification setting), at most `batch_limit` a call."""
+        groups: dict[tuple[str, bool], list[Claimed]] = {}
+        for item in items:
+            groups.setdefault((item.language, item.discreet), []).append(item)
+        limiter = self._batch_limiters.get(items[0].channel) or RateLimiter(0)
+        for (language, discreet_on), group in groups.items():
+            for start in range(0, len(group), sender.batch_limit):
+                if not await self._still_sending(broadcast_id):
+                    return  # cancelled: the rest go back to pending and are never sent
+                chunk = group[start:start + sender.batch_limit]
+                await limiter.wait()
+                later: dict[int, datetime] = {}
+                chunk_outcomes, paid, gone = await self._send_chunk(
+                    content, chunk, language, discreet_on, sender, later)
+                outcomes.update(chunk_outcomes)
+                await self._record(broadcast_id, chunk, chunk_outcomes, later=later, paid=paid,
+                                   gone=gone)
+
+    async def _send_chunk(self, content: Content, chunk: list[Claimed], language: str,
+                          discreet_on: bool, sender: BatchSender, later: dict[int, datetime]
+                          ) -> tuple[dict[int, str], int, list[str]]:
+        """One bulk call: (outcome per row, paid messages, users who left the channel)."""
+        outcomes: dict[int, str] = {}
+        async with self.sessionmaker() as db:
+            users = {u.id: u for u in (await db.execute(
+                select(User).where(User.id.in_([i.user_id for i in chunk])))).scalars()}
+        addresses: dict[str, Claimed] = {}
+        for item in chunk:
+            user = users.get(item.user_id)
+            if user is None or not user.active or user.channel != item.channel:
+                outcomes[item.row_id] = DeliveryStatus.SKIPPED
+                continue
+            addresses[self.delivery.vault.decrypt(user.channel, user.address_enc)] = item
+        if not addresses:
+            return outcomes, 0, []
+        if not await self._mark_in_flight([i.row_id for i in addresses.values()]):
+            outcomes.update({i.row_id: DeliveryStatus.UNKNOWN for i in addresses.values()})
+            return outcomes, 0, []
+        with use_language(language):
+            replies = notification_replies(content, discreet_on=discreet_on)
+            replies[-1] = with_exit(replies[-1])
+        try:
+            result = await sender.send_batch(list(addresses), replies)
+        except ChannelPaused as exc:
+            return self._all(outcomes, addresses, LATER, later, as_utc(exc.until)), 0, []
+        except RateLimited:
+            return self._all(outcomes, addresses, LATER, later,
+                             self.now() + RATE_POSTPONE), 0, []
+        except DeliveryFailed as exc:
+            # retry=True: the call never reached the platform. Otherwise it may have arrived:
+            # never again, for any of them.
+            return self._all(outcomes, addresses, RETRY if exc.retry else DeliveryStatus.UNKNOWN,
+                             later, None), 0, []
+        except Exception as exc:  # noqa: BLE001 - the outcome is unknown: never send it again
+            log.error("broadcast bulk send failed: %s", type(exc).__name__)
+            return self._all(outcomes, addresses, DeliveryStatus.UNKNOWN, later, None), 0, []
+        return self._settle(outcomes, addresses, result, later), result.paid, [
+            addresses[a].user_id for a in result.gone if a in addresses]
+
+    @staticmethod
+    def _all(outcomes: dict[int, str], addresses: dict[str, Claimed], outcome: str,
+             later: dict[int, datetime], until: datetime | None) -> dict[int, str]:
+        for item in addresses.values():
+            outcomes[item.row_id] = outcome
+            if until is not None:
+                later[item.row_id] = until
+        return outcomes
+
+    def _settle(self, outcomes: dict[int, str], addresses: dict[str, Claimed],
+                result: BatchResult, later: dict[int, datetime]) -> dict[int, str]:
+        for address, item in addresses.items():
+            if address in result.gone:
+                outcomes[item.row_id] = DeliveryStatus.SKIPPED
+            elif address in result.failed:
+                outcomes[item.row_id] = DeliveryStatus.FAILED
+            elif address in result.postponed:
+                outcomes[item.row_id] = LATER
+                later[item.row_id] = self.now() + RATE_POSTPONE
+            else:
+                outcomes[item.row_id] = DeliveryStatus.SENT
+        return outcomes
 
     async def _still_sending(self, broadcast_id: int) -> bool:
         async with self.sessionmaker() as db:
@@ -394,13 +566,23 @@ class Broadcaster:
                                        .where(Broadcast.id == broadcast_id))).scalar()
         return status == BroadcastStatus.SENDING
 
-    async def _record(self, broadcast_id: int, batch: list[Claimed],
-                      outcomes: dict[int, str]) -> None:
+    async def _record(self, broadcast_id: int, batch: list[Claimed], outcomes: dict[int, str],
+                      *, later: dict[int, datetime] | None = None, paid: int = 0,
+                      gone: Sequence[str] = ()) -> None:
         """Write what happened. Only rows this pass still holds ("claimed", or "sending" once
         tried) change: a row a later pass already settled keeps its status."""
         now = self.now()
+        later = later or {}
         sent_by_region: dict[str, int] = {}
         async with self.sessionmaker() as db, db.begin():
+            if gone:
+                await db.execute(update(User).where(User.id.in_(list(gone)))
+                                 .values(active=False).execution_options(
+                                     synchronize_session=False))
+                log.info("%d broadcast recipients left the channel; marked inactive", len(gone))
+            if paid:
+                await db.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                                 .values(paid_messages=Broadcast.paid_messages + paid))
             broadcast = await db.get(Broadcast, broadcast_id)
             for item in batch:
                 outcome = outcomes.get(item.row_id)
@@ -411,7 +593,11 @@ class Broadcaster:
                 row.updated_at = now
                 if outcome is None:
                     row.status = DeliveryStatus.PENDING  # never tried: the broadcast was cancelled
-                elif outcome == "retry":
+                elif outcome == LATER:
+                    # The platform paused: not her fault and not a try.
+                    row.status = DeliveryStatus.PENDING
+                    row.not_before = later.get(item.row_id, now + RATE_POSTPONE)
+                elif outcome == RETRY:
                     row.attempts += 1
                     if row.attempts >= MAX_ATTEMPTS:
                         row.status = DeliveryStatus.FAILED

@@ -14,7 +14,15 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.channels import ChannelSender, DeliveryFailed, RecipientGone
+from bot.core.channels import (  # noqa: F401 - re-exported for the services and journeys
+    BatchResult,
+    BatchSender,
+    ChannelPaused,
+    ChannelSender,
+    DeliveryFailed,
+    RateLimited,
+    RecipientGone,
+)
 from bot.core.crypto import AddressVault
 from bot.core.i18n import use_language
 from bot.core.types import Outgoing, Reply

@@ -434,6 +434,12 @@ class TelegramChannel:
         await application.start()
         log.info("telegram channel started (%s)", "webhook" if self.webhook_mode else "polling")
 
+    def health(self) -> dict[str, object]:
+        """Running (polling, or the webhook registered at start)."""
+        running = self.app is not None and self.app.running
+        return {"configured": True, "mode": "webhook" if self.webhook_mode else "polling",
+                "registered": running, "healthy": running}
+
     async def stop(self) -> None:
         # Delivery must not send through an application that is shutting down (updates still
         # being answered keep self.sender).

@@ -1,15 +1,19 @@
 """A small async client for the Viber REST Bot API, with the platform's error table beside it.
 
 The official `viberbot` SDK is synchronous, unmaintained since 2021 and compares signatures with
-`==` (platforms.md), so we speak the few calls we need over aiohttp ourselves. The session is
-opened and closed by the channel's lifecycle; it carries the X-Viber-Auth-Token header.
+`==`, so we speak the few calls we need over aiohttp ourselves. The session is opened and closed
+by the channel's lifecycle; it carries the X-Viber-Auth-Token header.
 
-Viber answers errors with HTTP 200 and a non-zero `status`:
-  0        ok
-  5, 6     receiver not registered / not subscribed  -> RecipientGone (stop sending to her)
-  12       rate control                               -> wait and retry, then DeliveryFailed(retry)
-  23, 24   free-message quota used up / no balance    -> DeliveryFailed(retry=False) + a WARNING
-  others   bad data, blocked account...               -> DeliveryFailed(retry=False)
+Viber answers errors with HTTP 200 and a non-zero `status` (its "Common Errors" page). By scope:
+  0                          ok
+  5, 6                       her alone: not a Viber user / not subscribed -> RecipientGone
+  12                         too many requests -> RateLimited (postponed; never retried within
+                             seconds while her lock is held)
+  2, 7, 8, 9, 10, 15, 23, 24 the whole bot account: bad token, blocked, not found, suspended,
+                             webhook not set, not authorised, free quota used up, no balance
+                             -> AccountRefused (the channel stops every bot-initiated send)
+  others                     bad data and the like -> DeliveryFailed(retry=False)
+`status_message` is Viber's own short name of the error and carries no user data: it is logged.
 
 Transport failures: only a connection that was never made (ClientConnectorError) or an HTTP 429
 is DeliveryFailed(retry=True). A 5xx, a time-out, a dropped connection or an unreadable answer
@@ -17,37 +21,89 @@ may follow a message Viber delivered, so they are retry=False: never reach anyon
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bot.core.channels import DeliveryFailed, RecipientGone
+from bot.core.channels import DeliveryFailed, RateLimited, RecipientGone
 
 log = logging.getLogger(__name__)
 
 AUTH_HEADER = "X-Viber-Auth-Token"
-MAX_REQUEST_BYTES = 30 * 1024  # Viber refuses larger send_message requests
+MAX_REQUEST_BYTES = 30 * 1024  # Viber refuses larger send_message / broadcast_message requests
+MAX_BROADCAST_RECEIVERS = 300  # broadcast_list holds at most this many ids
 
 STATUS_OK = 0
+STATUS_INVALID_TOKEN = 2
+STATUS_WEBHOOK_NOT_SET = 10
 STATUS_GONE = frozenset({5, 6})
 STATUS_RATE = 12
-STATUS_QUOTA = frozenset({23, 24})
-# Every failed quota answer is the same news; say it loudly once, then every this many times.
-QUOTA_WARN_EVERY = 100
+# Statuses about the bot account itself, with Viber's names for them (for the log and the alert).
+ACCOUNT_STATUSES: dict[int, str] = {
+    2: "invalidAuthToken", 7: "publicAccountBlocked", 8: "publicAccountNotFound",
+    9: "publicAccountSuspended", 10: "webhookNotSet", 15: "publicAccountNotAuthorized",
+    23: "freeMessagesExceeded", 24: "noBalance",
+}
+# billing_status 5 is "outOfSessionBilledMessage": the one value Viber charges for.
+BILLED = 5
+MAX_STATUS_MESSAGE = 80
+
+
+class AccountRefused(DeliveryFailed):
+    """Viber refused the bot account as a whole: nothing was sent, to anybody."""
+
+    def __init__(self, method: str, status: int, status_message: str) -> None:
+        super().__init__(f"viber {method}: status {status} ({status_message})", retry=True)
+        self.status = status
+        self.status_message = status_message
+
+
+def status_of(body: dict[str, Any]) -> int:
+    status = body.get("status")
+    return status if isinstance(status, int) and not isinstance(status, bool) else -1
+
+
+def status_message_of(body: dict[str, Any]) -> str:
+    message = body.get("status_message")
+    return message[:MAX_STATUS_MESSAGE] if isinstance(message, str) else ""
+
+
+def billed(body: dict[str, Any]) -> bool | None:
+    """True when Viber says it charged this message, False when it says it did not, None when
+    the answer has no billing_status (older accounts): the caller then assumes it was paid."""
+    value = body.get("billing_status")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value == BILLED
+    return None
+
+
+def check(method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Apply the error table to an answer; return it when its status is 0."""
+    status = status_of(body)
+    if status == STATUS_OK:
+        return body
+    message = status_message_of(body)
+    if status in STATUS_GONE:
+        raise RecipientGone(f"viber status {status}")
+    if status == STATUS_RATE:
+        log.info("viber %s: status 12 (%s): postponed", method, message)
+        raise RateLimited("viber status 12 (too many requests)")
+    if status in ACCOUNT_STATUSES:
+        raise AccountRefused(method, status, message or ACCOUNT_STATUSES[status])
+    log.warning("viber %s refused: status %s (%s)", method, status, message)
+    raise DeliveryFailed(f"viber {method}: status {status}", retry=False)
 
 
 @dataclass
 class ViberClient:
     http: aiohttp.ClientSession
     base_url: str
-    retries: int = 3
-    backoff: float = 1.0
-    quota_refusals: int = field(default=0, init=False)
 
     def _url(self, method: str) -> str:
         return self.base_url.rstrip("/") + "/" + method
@@ -80,24 +136,17 @@ class ViberClient:
         return body
 
     async def send_message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """send_message with the error table applied; returns the answer when status is 0."""
-        for attempt in range(self.retries + 1):
-            body = await self.call("send_message", payload)
-            status = _status(body)
-            if status == STATUS_OK:
-                return body
-            if status in STATUS_GONE:
-                raise RecipientGone(f"viber status {status}")
-            if status == STATUS_RATE and attempt < self.retries:
-                await asyncio.sleep(self.backoff * 2 ** attempt)
-                continue
-            if status == STATUS_RATE:
-                raise DeliveryFailed("viber status 12 (rate control)", retry=True)
-            if status in STATUS_QUOTA:
-                self._warn_quota(status)
-                raise DeliveryFailed(f"viber status {status} (quota or balance)", retry=False)
-            raise DeliveryFailed(f"viber status {status}", retry=False)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """send_message with the error table applied; the answer when its status is 0."""
+        return check("send_message", await self.call("send_message", payload))
+
+    async def broadcast_message(self, payload: dict[str, Any], receivers: Sequence[str]
+                                ) -> dict[str, Any]:
+        """One message to up to 300 subscribers. The call's own status goes through the error
+        table; who did not get it is in the answer's `failed_list` (see failed_receivers)."""
+        if not 0 < len(receivers) <= MAX_BROADCAST_RECEIVERS:
+            raise ValueError("broadcast_message takes 1 to 300 receivers")
+        body = {**payload, "broadcast_list": list(receivers)}
+        return check("broadcast_message", await self.call("broadcast_message", body))
 
     async def set_webhook(self, url: str, event_types: Sequence[str]) -> dict[str, Any]:
         """Register the webhook. Viber calls it back at once and needs a 200 to accept it."""
@@ -106,18 +155,17 @@ class ViberClient:
                                                "send_name": False, "send_photo": False})
 
     async def get_account_info(self) -> dict[str, Any]:
-        return await self.call("get_account_info", {})
-
-    def _warn_quota(self, status: int) -> None:
-        self.quota_refusals += 1
-        if self.quota_refusals % QUOTA_WARN_EVERY == 1:
-            log.warning(
-                "Viber stopped sending (status %s, %d refusals so far): the bot's message quota "
-                "or prepaid balance is used up, so Viber users get no replies, reminders or "
-                "broadcasts. The NGO must check costs and billing in the Viber Partners panel.",
-                status, self.quota_refusals)
+        """The bot account's own details; raises AccountRefused for a wrong token."""
+        return check("get_account_info", await self.call("get_account_info", {}))
 
 
-def _status(body: dict[str, Any]) -> int:
-    status = body.get("status")
-    return status if isinstance(status, int) else -1
+def failed_receivers(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """(receiver, status) of each entry of a broadcast answer's failed_list."""
+    entries = body.get("failed_list")
+    if not isinstance(entries, list):
+        return []
+    found: list[tuple[str, int]] = []
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("receiver"), str):
+            found.append((entry["receiver"], status_of(entry)))
+    return found

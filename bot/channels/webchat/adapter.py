@@ -158,6 +158,9 @@ class WebChat:
         host.add_sender(self.sender, CAPABILITIES)
         self.host = host
 
+    def health(self) -> dict[str, object]:
+        return {"configured": True, "healthy": self.host is not None}
+
     async def stop(self) -> None:
         if self.host is not None:
             self.host.remove_sender(self.sender)
