@@ -389,6 +389,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(_upgrade_sync, url, revision)
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.i18n import reload_catalogs
 from bot.core.settings import Settings
 from bot.runtime import Runtime, open_runtime
 from tests.chat import ChatDriver
@@ -104,15 +104,46 @@ def pg_template() -> Iterator[str]:
     _run_in_thread(drop)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+# Journeys run on SQLite; what depends on the database itself (the engine, locking, upserts,
+# migrations, crash recovery, the leader lock, scaling out) runs on both. A test module says so
+# with `pytestmark = pytest.mark.both_databases` (or a test with the mark).
+BOTH = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_databases: run on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    if any(m.name == "parametrize" and "backend" in str(m.args[0])
+           for m in metafunc.definition.iter_markers()):
+        return  # the test chose its backends itself
+    both = metafunc.definition.get_closest_marker("both_databases") is not None
+    metafunc.parametrize("backend", BOTH if both else ["sqlite"])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test run; each test gets a copy (Alembic runs once)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def make() -> None:
+        from db.engine import upgrade
+
+        await upgrade(f"sqlite+aiosqlite:///{path}")
+
+    _run_in_thread(make)
+    return path
 
 
 @pytest.fixture
 async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest
                        ) -> AsyncIterator[str]:
     if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "test.db")
         yield f"sqlite+aiosqlite:///{tmp_path}/test.db"
         return
     import asyncpg
@@ -133,8 +164,11 @@ async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequ
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    # The test databases are copies of migrated templates: no Alembic run per test (a test of
+    # the migrations themselves turns auto_migrate on).
     values: dict[str, object] = dict(database_url=database_url, data_key=secrets.token_bytes(32),
-                                     demo_data="off", scheduler_enabled=False)
+                                     demo_data="off", scheduler_enabled=False,
+                                     auto_migrate=False)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -164,12 +198,6 @@ def chat(rt: Runtime) -> ChatDriver:
 @pytest.fixture
 def demo_chat(demo_rt: Runtime) -> ChatDriver:
     return ChatDriver(demo_rt.core)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_catalogs() -> Iterator[None]:
-    yield
-    reload_catalogs()
 
 
 @pytest.fixture

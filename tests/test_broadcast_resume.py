@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
+import pytest
 from sqlalchemy import func, insert, select
 
 from bot.core.crypto import AddressVault
@@ -25,6 +26,9 @@ from db.models import (
     User,
 )
 from tests.conftest import FakeClock
+
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
 
 FAKE = "fakechan"
 ELIGIBLE = 5000

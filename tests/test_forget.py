@@ -30,6 +30,9 @@ from tests.chat import ChatDriver
 from tests.test_talk import add_caseworker, her, open_talk
 from tests.test_vanishing import FakeSender
 
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 async def rows_naming(rt: Runtime, user_id: str) -> dict[str, int]:
     """Every text column of every table in the schema, searched for her id."""

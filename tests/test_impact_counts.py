@@ -4,11 +4,15 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
 from db import queries
 from db.models import ImpactCount
+
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
 
 
 async def test_concurrent_bumps_all_count(rt: Runtime) -> None:

@@ -11,6 +11,9 @@ from db.engine import NotMigratedError, current_revision, head_revision, make_en
 from db.models import Base
 from tests.conftest import make_settings
 
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 async def test_migrations_reach_head_and_match_models(database_url: str) -> None:
     await upgrade(database_url)

@@ -16,6 +16,9 @@ from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
 from tests.test_moderation import add_handoff, audit_actions, make_org, staff, user_row
 
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 class Outbox:
     """Catches what the core delivers to other people (after the commit), built as the

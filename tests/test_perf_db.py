@@ -1,11 +1,15 @@
 """The database hot path stays correct while it is made cheaper (bot/core.py, db/engine.py)."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
 from db.models import User
 from tests.chat import ChatDriver
+
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
 
 SORRY = "something went wrong"
 

@@ -19,6 +19,9 @@ from tests.test_forget import make_meetup, rows_naming, sign_up
 from tests.test_talk import add_caseworker, her
 from tests.test_vanishing import FakeSender
 
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 async def run_job(rt: Runtime) -> None:
     (job,) = [j for j in all_jobs() if j.name == "retention"]

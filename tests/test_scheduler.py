@@ -14,6 +14,9 @@ from bot.scheduler import LEADER_RETRY_SECONDS, Scheduler
 from bot.services.jobs import Job
 from tests.conftest import FakeClock, make_settings
 
+# Depends on the database itself: runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
     async with asyncio.timeout(within):
