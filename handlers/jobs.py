@@ -9,6 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
+from bot.impact import count_started
 from bot.types import Button, Reply
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User, Vacancy
@@ -341,6 +342,7 @@ async def send_interest(ctx: Ctx) -> list[Reply]:
     tz = await queries.region_timezone(ctx.db, vacancy.region_code)
     await queries.bump(ctx.db, "job_interests", day=region_now(now, tz), org_id=vacancy.org_id,
                        region_code=vacancy.region_code)
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     tell_caseworkers(ctx, handoff, vacancy.title,
                      await queries.caseworkers_for(ctx.db, org_id=vacancy.org_id,
                                                    region_code=None))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import DeliveryFailed
 from bot.i18n import _, data_text, format_when, ngettext
+from bot.impact import count_started
 from bot.jobs import Job
 from bot.notify import discreet, in_quiet_hours
 from bot.types import Button, Outgoing, Reply
@@ -183,6 +184,7 @@ async def bump_signup(ctx: Ctx, meetup: Meetup) -> None:
     tz = await queries.region_timezone(ctx.db, meetup.region_code)
     await queries.bump(ctx.db, "meetup_signups", day=region_day(ctx.now(), tz).date(),
                        org_id=meetup.org_id, region_code=meetup.region_code)
+    await count_started(ctx.db, ctx.user, ctx.now().date(), at_setup=False)
 
 
 async def join_meetup(ctx: Ctx) -> list[Reply]:

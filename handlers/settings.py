@@ -102,8 +102,9 @@ async def vanish_screen(ctx: Ctx) -> Reply:
     return screen("\n\n".join([
         _("Vanishing messages: the bot deletes the messages of this chat (yours and its own) "
           "after the time you choose."),
-        _("This works on Telegram. In the web chat nothing stays once you close the page. On "
-          "Viber the bot cannot delete messages: delete or hide the chat yourself.")]),
+        _("This works on Telegram. In the web chat no message stays once you close the page, "
+          "but the chat's address stays in the browser's history list: use a private window. "
+          "On Viber the bot cannot delete messages: delete or hide the chat yourself.")]),
         *buttons, back=BACK)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.crypto import hash_secret, verify_secret
 from bot.i18n import _
+from bot.impact import count_started
 from bot.notify import discreet
 from bot.types import Button, Reply
 from db import queries
@@ -184,6 +185,7 @@ async def open_conversation(ctx: Ctx) -> list[Reply]:
     await ctx.db.flush()
     await queries.bump(ctx.db, "talk_requests", day=now.date(),
                        region_code=ctx.user.region_code or "")
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     for caseworker in team:
         ctx.send_to(caseworker.id, new_request_notice(caseworker, handoff.pseudonym, handoff.id))
     return chat_screen(ctx, handoff)
