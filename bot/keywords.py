@@ -20,7 +20,7 @@ from bot.i18n import LANGUAGES, N_, _, translations
 # writes "I need help with a job" may be in danger, and the help contacts also lead to the rest.
 # Translators: words (and short phrases) a woman may type to reach the help contacts, separated
 # by commas. Give the usual forms (with and without the article, singular and plural). Lower case.
-HELP_WORDS = N_("help, i need help, helpline, emergency, danger, sos")
+HELP_WORDS = N_("help, helpline, emergency, danger, sos")
 # Translators: words a woman may type to reach the peer-group meetups, separated by commas.
 MEETUP_WORDS = N_("meetup, meetups, meeting, group, groups, peer group")
 # Translators: words a woman may type to reach the job vacancies, separated by commas.

@@ -28,7 +28,7 @@ class RegionInfo:
 REGIONS: tuple[RegionInfo, ...] = (
     RegionInfo("milan", "IT", "Europe/Rome", N_("Milan / Lombardy")),
     RegionInfo("catalonia", "ES", "Europe/Madrid",
-               N_("Catalonia (Sabadell, Santa Coloma de Gramenet)")),
+               N_("Catalonia (Sabadell, Santa Coloma)")),
     RegionInfo("karditsa", "GR", "Europe/Athens", N_("Karditsa")),
     RegionInfo("bulgaria", "BG", "Europe/Sofia", N_("Bulgaria (Sofia, Pernik, Ruse)")),
     RegionInfo("elsewhere", None, "Europe/Brussels", N_("Somewhere else")),

@@ -169,6 +169,7 @@ async def sign_up(ctx: Ctx, *, waiting: bool) -> list[Reply]:
         note = _("Done: you are on the waiting list.")
     ctx.db.add(signup)
     await ctx.db.flush()
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     log.info("meetup %s: sign-up %s", meetup.id, signup.status)
     return [await meetup_page(ctx, meetup, signup, note=note)]
 
@@ -184,7 +185,6 @@ async def bump_signup(ctx: Ctx, meetup: Meetup) -> None:
     tz = await queries.region_timezone(ctx.db, meetup.region_code)
     await queries.bump(ctx.db, "meetup_signups", day=region_day(ctx.now(), tz).date(),
                        org_id=meetup.org_id, region_code=meetup.region_code)
-    await count_started(ctx.db, ctx.user, ctx.now().date(), at_setup=False)
 
 
 async def join_meetup(ctx: Ctx) -> list[Reply]:

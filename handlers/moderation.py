@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from bot.i18n import _
-from bot.report import METRICS, collect, shown
+from bot.report import EMPLOYERS, EXPLANATIONS, METRICS, collect, shown
 from bot.types import Button, Reply
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
@@ -69,7 +69,15 @@ async def figures(ctx: Ctx) -> list[Reply]:
     await queries.audit(ctx.db, ctx.user, "report_view", "organisation", ctx.user.org_id)
     buttons = [Button(_("This month"), "mod:rep:month"), Button(_("Last month"), "mod:rep:last"),
                Button(_("This year"), "mod:rep:year")]
-    return [screen("\n".join(lines), buttons, back="mod", menu=False)]
+    return [screen("\n".join(lines), buttons, [Button(_("What the figures count"), "mod:about")],
+                   back="mod", menu=False)]
+
+
+async def explain_figures(ctx: Ctx) -> list[Reply]:
+    """mod:about — what each figure of the report counts (coordinators)."""
+    lines = [_("What the figures count")]
+    lines += [_(EXPLANATIONS[m.key]) for m in (*METRICS, EMPLOYERS)]
+    return [screen("\n\n".join(lines), back="mod:rep", menu=False)]
 
 
 async def caseworker_tools(ctx: Ctx) -> list[Reply]:
@@ -89,6 +97,7 @@ async def caseworker_tools(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(caseworker_tools, prefix="mod", roles=STAFF_ROLES),
+    Route(explain_figures, prefix="mod", verb="about", roles=COORDINATOR_ROLES),
     *mod_team.ROUTES,
     *mod_employers.ROUTES,
     *mod_posts.ROUTES,
