@@ -352,7 +352,7 @@ async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     confirmed = await mq.confirmed_count(ctx.db, m.id)
     waiting = (await ctx.db.execute(select(func.count(Signup.id)).where(
         Signup.meetup_id == m.id, Signup.status == SignupStatus.WAITING))).scalar_one()
-    status = {PostStatus.PUBLISHED: _("Published"), PostStatus.CANCELLED: _("Cancelled")}.get(
+    status = {PostStatus.PUBLISHED: _("Published"), PostStatus.CANCELLED: _("Meetup cancelled")}.get(
         m.status, _("Closed"))
     head = "\n".join([_("Status: {status}", status=status),
                       _("Signed up: {count} of {capacity}. Waiting: {waiting}.",
@@ -414,7 +414,7 @@ async def manage_meetups(ctx: Ctx) -> list[Reply]:
 
 def _meetup_state(m: Meetup, now: datetime) -> str:
     if m.status != PostStatus.PUBLISHED:
-        return _("Cancelled")
+        return _("Meetup cancelled")
     return _("Took place") if m.starts_at < now else _("Published")
 
 
