@@ -121,6 +121,13 @@ def is_rtl(lang: str | None = None) -> bool:
     return (lang or _locale.get()) in RTL_LANGUAGES
 
 
+def language_name(code: str) -> str:
+    """A language named in the language of the sentence around it ("Work in Italian", "Lavoro
+    in italiano"), from Babel's locale data. The language picker keeps LANGUAGE_NAMES instead:
+    there each language must be named in itself."""
+    return Locale.parse(_locale.get()).languages.get(code) or LANGUAGE_NAMES.get(code, code)
+
+
 def _babel_locale() -> Locale:
     return Locale.parse(_locale.get())
 

@@ -8,7 +8,7 @@ import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
+from bot.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number, language_name
 from bot.impact import count_started
 from bot.types import Button, Reply
 from db import queries
@@ -69,7 +69,7 @@ def filters_summary(f: JobFilters) -> str:
     if f.remote:
         parts.append(_("Remote work possible"))
     if f.language:
-        parts.append(_("Work in {language}", language=LANGUAGE_NAMES[f.language]))
+        parts.append(_("Work in {language}", language=language_name(f.language)))
     return _("Filters: {filters}", filters=", ".join(parts))
 
 
@@ -156,7 +156,7 @@ def filters_screen(ctx: Ctx, note: str | None = None) -> Reply:
         [Button(check(f.childcare) + _("Childcare-friendly"), "job:ft:child")],
         [Button(check(f.remote) + _("Remote work possible"), "job:ft:remote")],
         [Button(_("Language of work: {value}",
-                  value=LANGUAGE_NAMES[f.language] if f.language else any_), "job:fp:lang")],
+                  value=language_name(f.language) if f.language else any_), "job:fp:lang")],
         [Button(_("Show jobs"), "job:list:0"), Button(_("Clear filters"), "job:fx")],
     ]
     text = "\n\n".join(([note] if note else []) + [
@@ -174,7 +174,7 @@ def picker_screen(ctx: Ctx, kind: str) -> Reply:
         options = [(code, _(name), code == f.hours) for code, name in HOURS.items()]
         title = _("Which hours?")
     else:
-        options = [(code, name, code == f.language) for code, name in LANGUAGE_NAMES.items()]
+        options = [(code, language_name(code), code == f.language) for code in LANGUAGE_NAMES]
         title = _("In which language do you want to work?")
     buttons = [[Button(check(selected) + label, f"job:fs:{kind}:{code}")]
                for code, label, selected in options]
@@ -250,7 +250,7 @@ async def vacancy_text(ctx: Ctx, vacancy: Vacancy) -> str:
     facts.append(_("Childcare-friendly: {answer}", answer=yes_no(vacancy.childcare_friendly)))
     facts.append(_("Remote work possible: {answer}", answer=yes_no(vacancy.remote_possible)))
     facts.append(_("Language of work: {language}",
-                   language=LANGUAGE_NAMES.get(vacancy.work_language, vacancy.work_language)))
+                   language=language_name(vacancy.work_language)))
     facts.append(_("Open until: {date}", date=format_day(vacancy.expires_on)))
     lines.append("\n".join(facts))
     promises = [_("What the employer committed to:")]

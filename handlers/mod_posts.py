@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, _, data_text, format_day, format_when, ngettext
+from bot.i18n import LANGUAGES, N_, _, data_text, format_day, format_when, language_name, ngettext
 from bot.notify import in_quiet_hours
 from bot.types import Button, Reply
 from db import queries
@@ -60,7 +60,7 @@ async def hours_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]
 
 
 async def language_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+    return [(code, language_name(code)) for code in LANGUAGES]
 
 
 def _pay_order(draft: dict[str, Any], value: Any) -> str | None:
@@ -352,7 +352,8 @@ async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     confirmed = await mq.confirmed_count(ctx.db, m.id)
     waiting = (await ctx.db.execute(select(func.count(Signup.id)).where(
         Signup.meetup_id == m.id, Signup.status == SignupStatus.WAITING))).scalar_one()
-    status = {PostStatus.PUBLISHED: _("Published"), PostStatus.CANCELLED: _("Meetup cancelled")}.get(
+    status = {PostStatus.PUBLISHED: _("Published"),
+              PostStatus.CANCELLED: _("Meetup cancelled")}.get(
         m.status, _("Closed"))
     head = "\n".join([_("Status: {status}", status=status),
                       _("Signed up: {count} of {capacity}. Waiting: {waiting}.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from bot.i18n import LANGUAGE_NAMES, _, format_clock, ngettext
+from bot.i18n import _, format_clock, language_name, ngettext
 from bot.retention import reschedule_deletions
 from bot.types import Button, Reply
 from db import queries
@@ -48,7 +48,7 @@ async def main_screen(ctx: Ctx) -> Reply:
     region = _(REGION_NAMES[user.region_code]) if user.region_code in REGION_NAMES else "—"
     lines = [
         _("Settings"),
-        _("Language: {language}", language=LANGUAGE_NAMES.get(user.language, user.language)),
+        _("Language: {language}", language=language_name(user.language)),
         _("Region: {region}", region=region),
         _("News about: {topics}", topics=topic_names(user.topics) or _("nothing")),
         _("Discreet notifications: {state}", state=on_off(user.discreet)),
