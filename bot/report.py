@@ -156,12 +156,23 @@ TARGETS: tuple[Target, ...] = (
 )
 
 
+def _summed(values: list[int]) -> str:
+    """A total over regions that gives no hidden count away: the shown counts added up, and
+    "+ <5" where a region's count is hidden (a raw total beside a "<5" would reveal it)."""
+    big = sum(n for n in values if n >= SMALL)
+    hidden = any(0 < n < SMALL for n in values)
+    if not hidden:
+        return str(big)
+    return f"{big} + <5" if big else "<5"
+
+
 def target_figures(report: OrgReport) -> list[tuple[Target, str]]:
     """Each target with this report's figure beside it (small counts suppressed, as everywhere)."""
-    totals = {key: sum(counts.get(key, 0) for counts in report.regions.values())
-              for key in ("meetup_attended", "job_interests", "professionals_reached")}
-    figures = [shown(totals["meetup_attended"]), shown(totals["job_interests"]),
-               shown(totals["professionals_reached"]), shown(report.employers),
+    def total(key: str) -> str:
+        return _summed([counts.get(key, 0) for counts in report.regions.values()])
+
+    figures = [total("meetup_attended"), total("job_interests"),
+               total("professionals_reached"), shown(report.employers),
                str(len(report.regions))]  # how many territories is no one's secret
     return list(zip(TARGETS, figures, strict=True))
 
