@@ -76,27 +76,51 @@
     return /☎[\s\u2066-\u2069]*$/.test(before) || digits === "112" || digits.length >= 6;
   }
 
-  function fillText(el, text) {
+  // nested: already inside an isolate (the server's U+2068...U+2069 around a number, address
+  // or date): no second <bdi> there, or the browser could not find the isolate's direction.
+  function appendRuns(el, text, nested, before) {
     var last = 0;
     text.replace(LTR_RUN, function (run, at) {
       if (at > last) { el.appendChild(document.createTextNode(text.slice(last, at))); }
-      var bdi = document.createElement("bdi");
-      bdi.className = "ltr";
-      bdi.setAttribute("dir", "ltr");
-      if (isPhone(run, text.slice(Math.max(0, at - 3), at))) {
-        var a = document.createElement("a");
-        a.className = "tel";
-        a.href = "tel:" + run.replace(/[^\d+]/g, "");
-        a.textContent = run;
-        bdi.appendChild(a);
+      var node;
+      if (isPhone(run, ((before || "") + text.slice(0, at)).slice(-3))) {
+        node = document.createElement("a");
+        node.className = "tel";
+        node.href = "tel:" + run.replace(/[^\d+]/g, "");
+        node.textContent = run;
+      } else if (nested) {
+        node = document.createTextNode(run);
       } else {
-        bdi.textContent = run;
+        node = document.createElement("span");
+        node.textContent = run;
       }
-      el.appendChild(bdi);
+      if (!nested) {
+        var bdi = document.createElement("bdi");
+        bdi.className = "ltr";
+        bdi.setAttribute("dir", "ltr");
+        bdi.appendChild(node);
+        node = bdi;
+      }
+      el.appendChild(node);
       last = at + run.length;
       return run;
     });
     if (last < text.length) { el.appendChild(document.createTextNode(text.slice(last))); }
+  }
+
+  var ISOLATE = /\u2068([^\u2068\u2069]*)\u2069/g;
+
+  function fillText(el, text) {
+    var last = 0;
+    text.replace(ISOLATE, function (whole, inner, at) {
+      if (at > last) { appendRuns(el, text.slice(last, at), false); }
+      var bdi = document.createElement("bdi");  // its direction from its own first letter
+      appendRuns(bdi, inner, true, text.slice(Math.max(0, at - 3), at));
+      el.appendChild(bdi);
+      last = at + whole.length;
+      return whole;
+    });
+    if (last < text.length) { appendRuns(el, text.slice(last), false); }
   }
 
   function render(reply) {
