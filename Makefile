@@ -43,7 +43,7 @@ lock: $(STAMP)
 
 ## Re-extract the msgids from the code and merge them into every catalog.
 i18n: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 -c Translators: -o locales/messages.pot --no-location --sort-output --width=100 .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 -c Translators: -o locales/messages.pot --project="WE GO! bot" --no-location --sort-output --width=100 .
 	for l in bg it es ca el en uk ar; do \
 	  if [ -f locales/$$l/LC_MESSAGES/messages.po ]; then \
 	    $(VENV)/bin/pybabel update -i locales/messages.pot -d locales -D messages -l $$l --no-fuzzy-matching --ignore-obsolete --width=100; \

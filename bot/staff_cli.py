@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli import command
+from bot.core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -192,10 +193,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
     p.add_argument("--out", required=True, type=Path, help="folder for the CSV and PNG files")
     p.add_argument("--org", help="only this organisation (slug)")
+    p.add_argument("--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES,
+                   help="language of the chart (the CSV keeps machine-readable columns)")
 
 
 async def make_report(settings: Settings, start: date, end: date, out: Path,
-                      org_slug: str | None = None) -> list[Path]:
+                      org_slug: str | None = None, lang: str = DEFAULT_LANGUAGE) -> list[Path]:
     from bot.services.report import collect, write_reports
 
     engine, factory = await _prepared(settings)
@@ -204,7 +207,7 @@ async def make_report(settings: Settings, start: date, end: date, out: Path,
             reports = await collect(db, start, end, await _org_id(db, org_slug))
     finally:
         await engine.dispose()
-    return write_reports(reports, out, start, end)
+    return write_reports(reports, out, start, end, lang)
 
 
 @command("report", "write the impact report (CSV and PNG per organisation)", _report_args)
@@ -217,7 +220,8 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 1
     try:
-        written = asyncio.run(make_report(settings, start, end, args.out, args.org))
+        written = asyncio.run(make_report(settings, start, end, args.out, args.org,
+                                          args.lang))
     except LookupError as exc:
         print(f"Cannot write the report: {exc}", file=sys.stderr)
         return 1

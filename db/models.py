@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -189,6 +190,8 @@ class User(Base):
     vanish_minutes: Mapped[int] = mapped_column(Integer, default=1440)  # 0 = off
     codeword_hash: Mapped[str | None] = mapped_column(String(120))
     onboarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Counted once in "women who started using the bot" (bot/impact.py says when).
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # False once she blocked the bot
     last_active_on: Mapped[date] = mapped_column(Date)
     created_on: Mapped[date] = mapped_column(Date)

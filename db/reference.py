@@ -32,7 +32,7 @@ class RegionInfo:
 REGIONS: tuple[RegionInfo, ...] = (
     RegionInfo("milan", "IT", "Europe/Rome", N_("Milan / Lombardy")),
     RegionInfo("catalonia", "ES", "Europe/Madrid",
-               N_("Catalonia (Sabadell, Santa Coloma de Gramenet)")),
+               N_("Catalonia (Sabadell, Santa Coloma)")),
     RegionInfo("karditsa", "GR", "Europe/Athens", N_("Karditsa")),
     RegionInfo("bulgaria", "BG", "Europe/Sofia", N_("Bulgaria (Sofia, Pernik, Ruse)")),
     RegionInfo("elsewhere", None, "Europe/Brussels", N_("Somewhere else")),
@@ -68,14 +68,14 @@ HELP_LINES: tuple[HelpLine, ...] = (
              "bgrf.org (31 Jul 2018) ; humanrightsguide.bg"),
     HelpLine("bg-112", "BG", "emergency", N_("Emergency"), "112",
              N_("24 hours, every day. Free."), "", "novinite.com/articles/132457"),
-    HelpLine("it-1522", "IT", "hotline", N_("1522: national line against violence and stalking"),
+    HelpLine("it-1522", "IT", "hotline", N_("National line against violence and stalking"),
              "1522", N_("24 hours, every day. Free from landlines and mobiles."),
              N_("Anonymous; calls are not recorded. Also a chat at 1522.eu and in the free 1522 "
                 "app. 11 languages, including English, Spanish, Arabic and Ukrainian."),
              "1522.eu/cose-1522 ; ansa.it (22 Nov 2023)"),
     HelpLine("it-112", "IT", "emergency", N_("Emergency"), "112", N_("Free."),
              N_("The operator always sees the caller's number."), "112.gov.it/en/how_it_works"),
-    HelpLine("es-016", "ES", "hotline", N_("016: help for every form of violence against women"),
+    HelpLine("es-016", "ES", "hotline", N_("Help for every form of violence against women"),
              "016", N_("24 hours. Free. 53 languages."),
              N_("The call does not appear on the phone bill, but it DOES stay in the phone's call "
                 "log: delete it there. Also WhatsApp (text only) 600 000 016, e-mail "
@@ -88,7 +88,7 @@ HELP_LINES: tuple[HelpLine, ...] = (
              region_code="catalonia"),
     HelpLine("es-112", "ES", "emergency", N_("Emergency"), "112", N_("24 hours, every day. Free."),
              N_("Police 091, Guardia Civil 062."), "upday.com"),
-    HelpLine("gr-15900", "GR", "hotline", N_("SOS 15900 (General Secretariat for Equality)"),
+    HelpLine("gr-15900", "GR", "hotline", N_("SOS line of the General Secretariat for Equality"),
              "15900", N_("24 hours, every day. Low cost (not free). Greek and English."), "",
              "dsth.gr (11 Mar 2011) ; dnews.gr (25 Nov 2025)"),
     HelpLine("gr-100", "GR", "emergency", N_("Police: domestic violence"), "100",

@@ -67,7 +67,7 @@ DRAFT = "bc"
 ALL_REGIONS = "all"
 
 AUDIENCE_LABELS = {"participants": N_("Participants (women using the bot)"),
-                   "professionals": N_("Professionals (social workers, mediators, volunteers)")}
+                   "professionals": N_("Professionals and volunteers")}
 STATUS_LABELS = {
     BroadcastStatus.DRAFT: N_("Draft"),
     BroadcastStatus.SCHEDULED: N_("Scheduled"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bot.core.context import Ctx, Route
-from bot.core.i18n import _, data_text, format_day
+from bot.core.i18n import _, data_text, format_day, isolate, isolate_runs
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
@@ -16,14 +16,18 @@ COUNTRIES = ("BG", "IT", "ES", "GR")
 
 
 def contact_block(contact: HelpContact) -> str:
-    lines = [f"☎ {data_text(contact.name)}: {contact.number}" if contact.number
-             else f"• {data_text(contact.name)}"]
+    """One contact: the number first (once, written plainly so phones and apps can dial it, and
+    isolated so that it keeps its order in Arabic), then its name, hours, notes and source."""
+    name = data_text(contact.name)
+    lines = [f"☎ {isolate(contact.number)} · {isolate_runs(name)}" if contact.number
+             else f"• {isolate_runs(name)}"]
     if contact.hours:
-        lines.append(data_text(contact.hours))
+        lines.append(isolate_runs(data_text(contact.hours)))
     if contact.notes:
-        lines.append(data_text(contact.notes))
+        lines.append(isolate_runs(data_text(contact.notes)))
     if contact.source or contact.checked_on:
-        lines.append(_("Source: {source}. Last checked: {date}.", source=contact.source or "—",
+        lines.append(_("Source: {source}. Last checked: {date}.",
+                       source=isolate(contact.source) if contact.source else "—",
                        date=format_day(contact.checked_on) if contact.checked_on else "—"))
     return "\n".join(lines)
 
@@ -46,8 +50,8 @@ async def show_help(ctx: Ctx) -> list[Reply]:
         return [safety_advice()]
     if country is None:
         buttons = [[Button(_(COUNTRY_NAMES[c]), f"help:c:{c}")] for c in COUNTRIES]
-        return [screen(_("If you are in danger now, call 112. It is free and works in every EU "
-                         "country.") + "\n\n" + _("Which country's help lines do you want to see?"),
+        return [screen(isolate_runs(_("If you are in danger now, call 112. It is free and works "
+                                      "in every EU country.")) + "\n\n" + _("Which country's help lines do you want to see?"),
                        *buttons, [Button(_("Tips to stay safe"), "help:safety")])]
     contacts = await contacts_for(ctx, country, ctx.user.region_code)
     hotlines = [c for c in contacts if c.kind != "centre"]
@@ -57,9 +61,9 @@ async def show_help(ctx: Ctx) -> list[Reply]:
     if centres:
         parts.append(_("Local centres near you"))
         parts += [contact_block(c) for c in centres]
-    parts.append(_("Calling 112 always shows your number to the operator. Calls to help lines "
-                   "can stay in your phone's call log, even when they are free: delete them "
-                   "there if someone checks your phone."))
+    parts.append(isolate_runs(_("Calling 112 always shows your number to the operator. Calls to "
+                                "help lines can stay in your phone's call log, even when they "
+                                "are free: delete them there if someone checks your phone.")))
     others = [Button(_(COUNTRY_NAMES[c]), f"help:c:{c}") for c in COUNTRIES if c != country]
     return [screen("\n\n".join(parts), [Button(_("Tips to stay safe"), "help:safety")], others)]
 
@@ -77,6 +81,8 @@ def safety_advice() -> Reply:
         _("• Turn off message previews on the lock screen in your phone's notification "
           "settings, so that nobody sees a message arrive."),
         _("• Help line calls and 112 calls stay in your phone's call log. Delete them there."),
+        _("• In a web browser, the chat's address stays in the browser's history list, even "
+          "after a quick exit. Use a private window (incognito) and close it when you finish."),
         _("• If you think your phone is watched, use a friend's phone or a computer at a "
           "library or a centre."),
     ])

@@ -9,9 +9,10 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.context import Ctx, Handler, Route
-from bot.core.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number
+from bot.core.i18n import LANGUAGE_NAMES, _, data_text, format_day, format_number, language_name
 from bot.core.types import Button, Reply
 from bot.core.ui import PAGE_SIZE, check, leave_prompt, pager, screen
+from bot.services.impact import count_started
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User, Vacancy
 from db.queries import jobs as jq
@@ -68,7 +69,7 @@ def filters_summary(f: JobFilters) -> str:
     if f.remote:
         parts.append(_("Remote work possible"))
     if f.language:
-        parts.append(_("Work in {language}", language=LANGUAGE_NAMES[f.language]))
+        parts.append(_("Work in {language}", language=language_name(f.language)))
     return _("Filters: {filters}", filters=", ".join(parts))
 
 
@@ -155,7 +156,7 @@ def filters_screen(ctx: Ctx, note: str | None = None) -> Reply:
         [Button(check(f.childcare) + _("Childcare-friendly"), "job:ft:child")],
         [Button(check(f.remote) + _("Remote work possible"), "job:ft:remote")],
         [Button(_("Language of work: {value}",
-                  value=LANGUAGE_NAMES[f.language] if f.language else any_), "job:fp:lang")],
+                  value=language_name(f.language) if f.language else any_), "job:fp:lang")],
         [Button(_("Show jobs"), "job:list:0"), Button(_("Clear filters"), "job:fx")],
     ]
     text = "\n\n".join(([note] if note else []) + [
@@ -173,7 +174,7 @@ def picker_screen(ctx: Ctx, kind: str) -> Reply:
         options = [(code, _(name), code == f.hours) for code, name in HOURS.items()]
         title = _("Which hours?")
     else:
-        options = [(code, name, code == f.language) for code, name in LANGUAGE_NAMES.items()]
+        options = [(code, language_name(code), code == f.language) for code in LANGUAGE_NAMES]
         title = _("In which language do you want to work?")
     buttons = [[Button(check(selected) + label, f"job:fs:{kind}:{code}")]
                for code, label, selected in options]
@@ -249,7 +250,7 @@ async def vacancy_text(ctx: Ctx, vacancy: Vacancy) -> str:
     facts.append(_("Childcare-friendly: {answer}", answer=yes_no(vacancy.childcare_friendly)))
     facts.append(_("Remote work possible: {answer}", answer=yes_no(vacancy.remote_possible)))
     facts.append(_("Language of work: {language}",
-                   language=LANGUAGE_NAMES.get(vacancy.work_language, vacancy.work_language)))
+                   language=language_name(vacancy.work_language)))
     facts.append(_("Open until: {date}", date=format_day(vacancy.expires_on)))
     lines.append("\n".join(facts))
     promises = [_("What the employer committed to:")]
@@ -341,6 +342,7 @@ async def send_interest(ctx: Ctx) -> list[Reply]:
     tz = await queries.region_timezone(ctx.db, vacancy.region_code)
     await queries.bump(ctx.db, "job_interests", day=region_now(now, tz), org_id=vacancy.org_id,
                        region_code=vacancy.region_code)
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     tell_caseworkers(ctx, handoff, vacancy.title,
                      await queries.caseworkers_for(ctx.db, org_id=vacancy.org_id,
                                                    region_code=None))

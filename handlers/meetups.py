@@ -11,6 +11,7 @@ from bot.core.context import Ctx, Route
 from bot.core.i18n import _, data_text, format_when, ngettext
 from bot.core.types import Button, Reply
 from bot.core.ui import PAGE_SIZE, leave_prompt, pager, screen
+from bot.services.impact import count_started
 from bot.services.places import promote_waiting, region_day
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Meetup, PostStatus, Signup, SignupStatus
@@ -154,6 +155,7 @@ async def sign_up(ctx: Ctx, *, waiting: bool) -> list[Reply]:
         note = _("Done: you are on the waiting list.")
     ctx.db.add(signup)
     await ctx.db.flush()
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     log.info("meetup %s: sign-up %s", meetup.id, signup.status)
     return [await meetup_page(ctx, meetup, signup, note=note)]
 

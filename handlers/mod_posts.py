@@ -11,18 +11,18 @@ from sqlalchemy import func, select
 
 from bot.core.context import Ctx, Route
 from bot.core.i18n import (
-    LANGUAGE_NAMES,
     LANGUAGES,
     N_,
     _,
     data_text,
     format_day,
     format_when,
+    language_name,
     ngettext,
 )
 from bot.core.notify import in_quiet_hours
 from bot.core.types import Button, Reply
-from bot.core.ui import pager, screen
+from bot.core.ui import pager, screen, shorten
 from db import queries
 from db.models import (
     STAFF_ROLES,
@@ -69,7 +69,7 @@ async def hours_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]
 
 
 async def language_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+    return [(code, language_name(code)) for code in LANGUAGES]
 
 
 def _pay_order(draft: dict[str, Any], value: Any) -> str | None:
@@ -266,18 +266,29 @@ async def manage_vacancies(ctx: Ctx) -> list[Reply]:
     return [not_found()]
 
 
+def _list_entry(number: int, title: str, facts: list[str]) -> tuple[str, str]:
+    """A numbered line of a staff list (title, region, date, status: four vacancies with the
+    same title stay apart) and its button label, the title cut with "…" to fit a phone."""
+    line = f"{number}. {data_text(title)}\n   " + " · ".join(facts)
+    return line, shorten(f"{number}. {data_text(title)}")
+
+
 async def _list_vacancies(ctx: Ctx, page: int) -> list[Reply]:
+    """Newest first: the vacancy posted last is at the top of the first page."""
     query = select(Vacancy).where(scope_filter(ctx.user, Vacancy.org_id))
     total = (await ctx.db.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    today = ctx.now().date()
     found = list((await ctx.db.execute(
-        query.order_by((Vacancy.status == PostStatus.PUBLISHED).desc(),
-                       (Vacancy.expires_on >= today).desc(), Vacancy.expires_on.desc(),
-                       Vacancy.id.desc())
+        query.order_by(Vacancy.created_at.desc(), Vacancy.id.desc())
         .offset(page * PAGE).limit(PAGE))).scalars())
-    rows = [[Button(("" if v.status == PostStatus.PUBLISHED and v.expires_on >= today else "⏸ ")
-                    + data_text(v.title)[:50], f"vac:show:{v.id}")] for v in found]
-    text = _("Vacancies of your organisation") if found else _("No vacancies yet.")
+    lines, rows = [], []
+    for number, v in enumerate(found, start=page * PAGE + 1):
+        line, label = _list_entry(number, v.title, [
+            _(REGION_NAMES.get(v.region_code, v.region_code)),
+            _("open until {date}", date=format_day(v.expires_on)), _vacancy_state(ctx, v)])
+        lines.append(line)
+        rows.append([Button(label, f"vac:show:{v.id}")])
+    text = "\n\n".join([_("Vacancies of your organisation"), *lines]) if found \
+        else _("No vacancies yet.")
     return [screen(text, *rows, pager("vac:list", page, (page + 1) * PAGE < total),
                    [Button(_("New vacancy"), "vac:new")], back="mod", menu=False)]
 
@@ -350,7 +361,8 @@ async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     confirmed = await mq.confirmed_count(ctx.db, m.id)
     waiting = (await ctx.db.execute(select(func.count(Signup.id)).where(
         Signup.meetup_id == m.id, Signup.status == SignupStatus.WAITING))).scalar_one()
-    status = {PostStatus.PUBLISHED: _("Published"), PostStatus.CANCELLED: _("Cancelled")}.get(
+    status = {PostStatus.PUBLISHED: _("Published"),
+              PostStatus.CANCELLED: _("Meetup cancelled")}.get(
         m.status, _("Closed"))
     head = "\n".join([_("Status: {status}", status=status),
                       _("Signed up: {count} of {capacity}. Waiting: {waiting}.",
@@ -410,21 +422,30 @@ async def manage_meetups(ctx: Ctx) -> list[Reply]:
     return [not_found()]
 
 
+def _meetup_state(m: Meetup, now: datetime) -> str:
+    if m.status != PostStatus.PUBLISHED:
+        return _("Meetup cancelled")
+    return _("Took place") if m.starts_at < now else _("Published")
+
+
 async def _list_meetups(ctx: Ctx, page: int) -> list[Reply]:
+    """Newest first: the latest date at the top of the first page."""
     query = select(Meetup).where(scope_filter(ctx.user, Meetup.org_id))
     total = (await ctx.db.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     now = ctx.now()
     found = list((await ctx.db.execute(
-        query.order_by((Meetup.starts_at >= now).desc(), Meetup.starts_at.desc(),
-                       Meetup.id.desc()).offset(page * PAGE).limit(PAGE))).scalars())
-    rows = []
-    for m in found:
+        query.order_by(Meetup.starts_at.desc(), Meetup.id.desc())
+        .offset(page * PAGE).limit(PAGE))).scalars())
+    lines, rows = [], []
+    for number, m in enumerate(found, start=page * PAGE + 1):
         tz = await queries.region_timezone(ctx.db, m.region_code)
-        mark = "" if m.status == PostStatus.PUBLISHED else "⏸ "
-        label = f"{mark}{format_day(m.starts_at.astimezone(ZoneInfo(tz)).date())} · " \
-                f"{data_text(m.title)}"
-        rows.append([Button(label[:60], f"mev:show:{m.id}")])
-    text = _("Meetups of your organisation") if found else _("No meetups yet.")
+        line, label = _list_entry(number, m.title, [
+            _(REGION_NAMES.get(m.region_code, m.region_code)),
+            format_when(mq.aware(m.starts_at), tz), _meetup_state(m, now)])
+        lines.append(line)
+        rows.append([Button(label, f"mev:show:{m.id}")])
+    text = "\n\n".join([_("Meetups of your organisation"), *lines]) if found \
+        else _("No meetups yet.")
     return [screen(text, *rows, pager("mev:list", page, (page + 1) * PAGE < total),
                    [Button(_("New meetup"), "mev:new")], back="mod", menu=False)]
 

@@ -12,7 +12,7 @@ from bot.core.context import Ctx, Route
 from bot.core.i18n import _
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
-from bot.services.report import METRICS, collect, shown
+from bot.services.report import EMPLOYERS, EXPLANATIONS, METRICS, collect, shown
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
 from db.reference import REGION_NAMES
@@ -69,26 +69,43 @@ async def figures(ctx: Ctx) -> list[Reply]:
     await queries.audit(ctx.db, ctx.user, "report_view", "organisation", ctx.user.org_id)
     buttons = [Button(_("This month"), "mod:rep:month"), Button(_("Last month"), "mod:rep:last"),
                Button(_("This year"), "mod:rep:year")]
-    return [screen("\n".join(lines), buttons, back="mod", menu=False)]
+    return [screen("\n".join(lines), buttons, [Button(_("What the figures count"), "mod:about")],
+                   back="mod", menu=False)]
+
+
+async def explain_figures(ctx: Ctx) -> list[Reply]:
+    """mod:about — what each figure of the report counts (coordinators)."""
+    lines = [_("What the figures count")]
+    lines += [_(EXPLANATIONS[m.key]) for m in (*METRICS, EMPLOYERS)]
+    return [screen("\n\n".join(lines), back="mod:rep", menu=False)]
 
 
 async def caseworker_tools(ctx: Ctx) -> list[Reply]:
-    """mod — the staff menu; mod:ho[:<id>] requests for contact; mod:rep the figures."""
-    verb = ctx.args[0] if ctx.args else ""
-    if verb == "ho":
-        if len(ctx.args) > 2:
-            return [not_found()]
-        if len(ctx.args) == 2:
-            return await mod_handoffs.show_handoff(ctx, ctx.arg_int(1))
-        return await mod_handoffs.list_handoffs(ctx, 0)
+    """mod — the staff menu; a mod:<verb> no row claims gets the menu again."""
     ctx.session.reset()
-    if verb == "rep":
-        return await figures(ctx)
     return [await staff_menu(ctx)]
+
+
+async def requests_for_contact(ctx: Ctx) -> list[Reply]:
+    """mod:ho[:<id>] — the requests for contact of her organisation, or one of them."""
+    if len(ctx.args) > 2:
+        return [not_found()]
+    if len(ctx.args) == 2:
+        return await mod_handoffs.show_handoff(ctx, ctx.arg_int(1))
+    return await mod_handoffs.list_handoffs(ctx, 0)
+
+
+async def show_figures(ctx: Ctx) -> list[Reply]:
+    """mod:rep[:<period>] — the figures of her organisation (coordinators)."""
+    ctx.session.reset()
+    return await figures(ctx)
 
 
 ROUTES = [
     Route(caseworker_tools, prefix="mod", roles=STAFF_ROLES),
+    Route(requests_for_contact, prefix="mod", verb="ho", roles=STAFF_ROLES),
+    Route(show_figures, prefix="mod", verb="rep", roles=STAFF_ROLES),
+    Route(explain_figures, prefix="mod", verb="about", roles=COORDINATOR_ROLES),
     *mod_team.ROUTES,
     *mod_employers.ROUTES,
     *mod_posts.ROUTES,

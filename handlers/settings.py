@@ -7,7 +7,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.core.context import Ctx, Route
-from bot.core.i18n import LANGUAGE_NAMES, _, format_clock, ngettext
+from bot.core.i18n import _, format_clock, language_name, ngettext
 from bot.core.types import Button, Reply
 from bot.core.ui import check, screen
 from bot.services.retention import reschedule_deletions
@@ -48,7 +48,7 @@ async def main_screen(ctx: Ctx) -> Reply:
     region = _(REGION_NAMES[user.region_code]) if user.region_code in REGION_NAMES else "—"
     lines = [
         _("Settings"),
-        _("Language: {language}", language=LANGUAGE_NAMES.get(user.language, user.language)),
+        _("Language: {language}", language=language_name(user.language)),
         _("Region: {region}", region=region),
         _("News about: {topics}", topics=topic_names(user.topics) or _("nothing")),
         _("Discreet notifications: {state}", state=on_off(user.discreet)),
@@ -102,8 +102,9 @@ async def vanish_screen(ctx: Ctx) -> Reply:
     return screen("\n\n".join([
         _("Vanishing messages: the bot deletes the messages of this chat (yours and its own) "
           "after the time you choose."),
-        _("This works on Telegram. In the web chat nothing stays once you close the page. On "
-          "Viber the bot cannot delete messages: delete or hide the chat yourself.")]),
+        _("This works on Telegram. In the web chat no message stays once you close the page, "
+          "but the chat's address stays in the browser's history list: use a private window. "
+          "On Viber the bot cannot delete messages: delete or hide the chat yourself.")]),
         *buttons, back=BACK)
 
 

@@ -18,11 +18,13 @@ from bot.core.i18n import (
     set_language,
     use_language,
 )
+from bot.core.keywords import HELP_WORDS, find_journey, first_word, guess_language
 from bot.core.sessions import SessionData
 from bot.core.types import Button, Inbound, Reply
 from bot.core.ui import check, screen, with_exit
+from bot.services.impact import count_started
 from db import queries
-from db.models import Role, User
+from db.models import SURVIVOR_JOURNEY_ROLES, Role, User
 from db.reference import REGION_NAMES
 
 DEEP_LINK = re.compile(r"^(ev|job)-(\d{1,9})$")
@@ -54,7 +56,10 @@ def language_screen(ctx: Ctx) -> Reply:
     order = [preferred] + [lang for lang in LANGUAGES if lang != preferred]
     buttons = [Button(check(lang == ctx.user.language) + LANGUAGE_NAMES[lang], f"lang:{lang}")
                for lang in order]
-    return screen(_("Welcome. Please choose your language."),
+    # From Settings she is no newcomer: no "Welcome" there.
+    title = (_("Please choose your language.") if ctx.user.onboarded
+             else _("Welcome. Please choose your language."))
+    return screen(title,
                   *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
                   menu=ctx.user.onboarded)
 
@@ -96,9 +101,10 @@ def safety_screen(ctx: Ctx) -> Reply:
         _("What this bot does: it keeps no copy of what you write. Quick exit (the ✖ button, or "
           "the word “{word}”) closes the chat at once and deletes the messages it can. Messages "
           "here vanish after 24 hours unless you change it in Settings.", word=_("exit")),
-        _("What it cannot erase: on Telegram, messages older than 48 hours; on Viber, any "
-          "message; the chat itself in your list of chats; notifications already shown; calls in "
-          "your phone's call log."),
+        _("What it cannot erase: on Telegram, messages older than 48 hours; on Viber, all "
+          "messages; the chat itself in your list of chats; notifications already shown; calls in "
+          "your phone's call log; in a web browser, the chat's address in the browser's history "
+          "list (a private window keeps none)."),
     ])
     return screen(text, [Button(_("Yes, it is safe now. Continue"), "safe:ok")],
                   [Button(_("Tips to stay safe"), "help:safety")], menu=False)
@@ -137,8 +143,7 @@ async def choose_region(ctx: Ctx) -> list[Reply]:
     ctx.user.region_code = code
     if not ctx.user.onboarded:
         ctx.user.onboarded = True
-        await queries.bump(ctx.db, "new_users", day=ctx.now().date(), region_code=code,
-                           role=ctx.user.role)
+        await count_started(ctx.db, ctx.user, ctx.now().date(), at_setup=True)
         return await land(ctx)
     ctx.session.reset()
     return [Reply(_("Region changed.")), menu_screen(ctx)]
@@ -169,30 +174,78 @@ def menu_screen(ctx: Ctx) -> Reply:
 
 
 async def show_menu(ctx: Ctx) -> list[Reply]:
-    """The main menu (or the start, for someone not set up yet)."""
+    """The main menu (or, for someone not set up yet, the start screen she had reached)."""
     filters = ctx.session.data.get("jobf")
+    step, deep = ctx.session.state, ctx.session.data.get("deep")
     ctx.session.reset()
     if filters:
         ctx.session.data["jobf"] = filters  # her job filters last for the conversation
     if not ctx.user.onboarded:
-        return [language_screen(ctx)]
+        # Before a region is chosen there is no menu yet: back to the notice or the region
+        # question she had reached (a help page opened from the notice keeps that state), not
+        # to the language picker she already answered.
+        if deep:
+            ctx.session.data["deep"] = deep
+        return [await start_step_screen(ctx, step)]
     return [menu_screen(ctx)]
 
 
+async def start_step_screen(ctx: Ctx, step: str | None) -> Reply:
+    if step == StartState.REGION:
+        return await region_screen(ctx)
+    if step == StartState.SAFETY:
+        return safety_screen(ctx)
+    return language_screen(ctx)
+
+
+def not_understood_line() -> str:
+    return _("Sorry, I did not understand that. For help contacts press “Help contacts” or "
+             "write “{word}”.", word=first_word(HELP_WORDS))
+
+
 async def answer_unknown(ctx: Ctx) -> list[Reply]:
-    """Anything we did not expect: a calm word and the way on. Nothing changes."""
+    """Anything we did not expect: a word she typed that names a journey opens it (help from
+    any screen); otherwise a calm word and the way on. Nothing changes."""
+    typed = ctx.text if ctx.inbound.action is None else ""
+    match = find_journey(typed)
+    if match is not None and ctx.goto is not None and _may_open(ctx, match.action):
+        if match.action == "help" or ctx.user.onboarded:
+            if match.action != "help":
+                ctx.session.reset()
+            return await ctx.goto(match.action)
     if not ctx.user.onboarded:
-        if ctx.session.state == StartState.SAFETY:
-            return [safety_screen(ctx)]
-        if ctx.session.state == StartState.REGION:
-            return [await region_screen(ctx)]
-        return [language_screen(ctx)]
+        return await answer_unknown_at_start(ctx, typed)
     ctx.session.reset()
     if ctx.inbound.action is not None:
         note = _("That button is not valid any more. Here is the main menu.")
     else:
-        note = _("Sorry, I did not understand that. Please use the buttons.")
+        note = not_understood_line()
     return [Reply(note), menu_screen(ctx)]
+
+
+def _may_open(ctx: Ctx, action: str) -> bool:
+    """Meetups and jobs are not in a professional's menu: a word for them is not understood."""
+    return action not in ("ev", "job") or ctx.user.role in SURVIVOR_JOURNEY_ROLES
+
+
+async def answer_unknown_at_start(ctx: Ctx, typed: str) -> list[Reply]:
+    """Typed text on the start screens: the same screen again, in the language she wrote in
+    when her words or letters tell it (Arabic at an English notice gets the Arabic notice), with
+    a line that says what to do."""
+    step = ctx.session.state
+    lang = guess_language(typed) if typed else None
+    if lang is not None and lang != ctx.user.language:
+        ctx.user.language = lang
+        set_language(lang)
+        if step in (None, StartState.LANGUAGE):
+            return [safety_screen(ctx)]  # she answered the language question by writing
+    reply = await start_step_screen(ctx, step)
+    if ctx.inbound.action is not None:
+        note = _("That button is not valid any more. Please use the buttons below.")
+    else:
+        note = _("Sorry, I did not understand that. Please use the buttons below, or write "
+                 "“{word}” for help contacts.", word=first_word(HELP_WORDS))
+    return [Reply(note), reply]
 
 
 FALLBACK = Route(answer_unknown, prefix="__fallback__")

@@ -15,6 +15,7 @@ from bot.core.i18n import _
 from bot.core.notify import discreet
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
+from bot.services.impact import count_started
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User
 
@@ -184,6 +185,7 @@ async def open_conversation(ctx: Ctx) -> list[Reply]:
     await ctx.db.flush()
     await queries.bump(ctx.db, "talk_requests", day=now.date(),
                        region_code=ctx.user.region_code or "")
+    await count_started(ctx.db, ctx.user, now.date(), at_setup=False)
     for caseworker in team:
         ctx.send_to(caseworker.id, new_request_notice(caseworker, handoff.pseudonym, handoff.id))
     return chat_screen(ctx, handoff)

@@ -163,12 +163,19 @@ async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequ
         await conn.close()
 
 
+def _is_migrated_copy(database_url: str) -> bool:
+    """The fixtures' databases are copies of migrated templates; a test's own new file is not."""
+    if database_url.startswith("sqlite"):
+        return Path(database_url.split("///", 1)[-1]).exists()
+    return "/wego_t_" in database_url
+
+
 def make_settings(database_url: str, **overrides: object) -> Settings:
     # The test databases are copies of migrated templates: no Alembic run per test (a test of
     # the migrations themselves turns auto_migrate on).
     values: dict[str, object] = dict(database_url=database_url, data_key=secrets.token_bytes(32),
                                      demo_data="off", scheduler_enabled=False,
-                                     auto_migrate=False)
+                                     auto_migrate=not _is_migrated_copy(database_url))
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

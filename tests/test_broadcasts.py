@@ -428,7 +428,7 @@ async def test_scheduled_broadcast_goes_out_when_due(rt: Runtime, sender: Record
     await boss.press("bc:sched")
     assert "Europe/Rome" in boss.text
     await boss.say("28.11.2026 18:30")
-    assert "Saturday 28 November, 18:30" in boss.text
+    assert "Saturday 28 November, 6:30\u202fPM" in boss.text
     await boss.press("bc:schedok")
     engine = Broadcaster.for_runtime(rt)
     clock.advance(hours=32, minutes=29)

@@ -68,7 +68,7 @@ async def walk(chat: ChatDriver, rng: random.Random, steps: int, canary: str,
                 out.replies[-1].buttons else True:
             problems.append(f"{lang}: no quick exit after {where}")
         for action in chat.actions():
-            if not chat.core.table.claims(action):
+            if not chat.core.claims(action):
                 problems.append(f"{lang}: no route claims {action!r} (after {where})")
         texts = [r.text for r in out.replies] + [b.label for b in chat.buttons()]
         if any(CRASH in t for t in texts):

@@ -164,7 +164,7 @@ async def test_vacancy_page_shows_everything_she_needs(demo_chat: ChatDriver, de
     for expected in ("Care assistant for older people", "DEMO – Sunrise care cooperative",
                      "Flexible hours", "12-month contract", "Pay: 1,100–1,300 € a month",
                      "Childcare-friendly: yes", "Remote work possible: no",
-                     "Language of work: Italiano", "Open until: December 18, 2026",
+                     "Language of work: Italian", "Open until: December 18, 2026",
                      "policy against violence", "Supported hiring", "trial week with a mentor"):
         assert expected in text, expected
     assert f"job:int:{vid}" in demo_chat.actions()

@@ -81,7 +81,7 @@ async def test_list_shows_her_region_with_time_and_places_never_the_place(
     text = demo_chat.text
     assert "Coffee and conversation" in text
     # 2 days after 27 Nov 2026 at 17:30 in Rome (the demo times are region-local).
-    assert "Sunday 29 November, 17:30" in text
+    assert "Sunday 29 November, 5:30\u202fPM" in text
     assert "12 places left" in text and "Full" in text
     assert MEETUP_PLACE not in text and "DEMO address" not in text
     shown = [int(a.split(":")[2]) for a in demo_chat.actions() if a.startswith("ev:show:")]

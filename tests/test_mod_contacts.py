@@ -87,7 +87,7 @@ async def test_add_centre_shows_in_her_region_only(rt: Runtime) -> None:
     await coord.press("hc:skip")  # note
     await coord.say("casadonna.example")
     assert "Preview: this is how participants will see it." in coord.text
-    assert "☎ Casa Donna Milano: +39 02 (555) 12-34" in coord.text
+    assert "☎ +39 02 (555) 12-34 · Casa Donna Milano" in coord.text
     # Nothing reaches the database before Save.
     assert not [c for c in await contacts(rt) if c[1] == "centre"]
     await coord.press("hc:save")
@@ -211,17 +211,17 @@ async def test_deactivate_hides_and_reactivate_shows(rt: Runtime) -> None:
     coord, _org = await coordinator(rt)
     line = await contact_by_key(rt, "it-1522")
     woman = await participant(rt, "milan")
-    assert "1522: national line" in await help_text(woman)
+    assert "National line against violence" in await help_text(woman)
     await coord.press(f"hc:show:{line.id}", must_exist=False)
     await coord.press(f"hc:off:{line.id}")
     assert "Hidden" in coord.text
-    assert "1522: national line" not in await help_text(woman)
+    assert "National line against violence" not in await help_text(woman)
     # The coordinator still sees it, marked inactive, and can show it again.
     await coord.press("hc", must_exist=False)
     assert "Inactive" in coord.text
     await coord.press(f"hc:on:{line.id}", must_exist=False)
     assert "Shown again" in coord.text
-    assert "1522: national line" in await help_text(woman)
+    assert "National line against violence" in await help_text(woman)
     actions = await audit_actions(rt)
     assert "help_contact_deactivate" in actions and "help_contact_reactivate" in actions
 

@@ -274,6 +274,10 @@ class Core:
     def table(self) -> RoutingTable:
         return self._table
 
+    def claims(self, action: str) -> bool:
+        """Whether a button's action has its handler: quick exit, or a row of the table."""
+        return action == EXIT_ACTION or self._table.claims(action)
+
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:
             return inbound.action == EXIT_ACTION

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import io
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as _babel_date
-from babel.dates import format_datetime as _babel_datetime
 from babel.dates import format_time as _babel_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -121,22 +121,71 @@ def is_rtl(lang: str | None = None) -> bool:
     return (lang or _locale.get()) in RTL_LANGUAGES
 
 
+def language_name(code: str) -> str:
+    """A language named in the language of the sentence around it ("Work in Italian", "Lavoro
+    in italiano"), from Babel's locale data. The language picker keeps LANGUAGE_NAMES instead:
+    there each language must be named in itself."""
+    return Locale.parse(_locale.get()).languages.get(code) or LANGUAGE_NAMES.get(code, code)
+
+
 def _babel_locale() -> Locale:
     return Locale.parse(_locale.get())
 
 
+# Unicode "first strong isolate" and "pop directional isolate": a number, address or date set
+# between them keeps its own left-to-right order inside Arabic text ("0800 11 977" never turns
+# into "977 11 0800"), and Telegram and Viber still find a phone number written plainly inside.
+ISOLATE_START = "\u2068"
+ISOLATE_END = "\u2069"
+
+
+def isolate(text: str) -> str:
+    """A phone number, web address, code or date, kept in its own order in right-to-left text.
+    Unchanged in left-to-right languages, so their messages stay plain."""
+    if not text or not is_rtl():
+        return text
+    return ISOLATE_START + text + ISOLATE_END
+
+
+# Numbers (phone numbers, "1522", "24"), web and e-mail addresses: what turns around in Arabic.
+_LTR_RUN = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"                      # an e-mail address
+    r"|(?:https?://)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?:/[\w./%?=&#-]*)?"  # a site
+    r"|\+?\d[\d \u00a0-]*\d|\d")                          # a number, with inner spaces
+
+
+def isolate_runs(text: str) -> str:
+    """Every number and address inside a text isolated (for Arabic); other languages untouched."""
+    if not text or not is_rtl():
+        return text
+    return _LTR_RUN.sub(lambda m: isolate(m.group(0)), text)
+
+
+def _clock_pattern(locale: Locale) -> str:
+    """The locale's own short time pattern: '8:00 PM' in English, '20:00' in Italian."""
+    return str(locale.time_formats["short"].pattern)
+
+
 def format_when(moment: datetime, tz: str) -> str:
-    """A meetup time as a stressed reader wants it: weekday, date and time, in the region's zone."""
+    """A meetup time as a stressed reader wants it: weekday, date and time, in the region's zone,
+    with the locale's one clock (12 or 24 hours) and its own glue between them (CLDR's
+    date-time pattern: a Latin comma in English, the Arabic comma "،" in Arabic)."""
     local = moment.astimezone(ZoneInfo(tz))
-    return _babel_datetime(local, "EEEE d MMMM, HH:mm", locale=_babel_locale())
+    locale = _babel_locale()
+    day = _babel_date(local, "EEEE d MMMM", locale=locale)
+    clock = _babel_time(local, _clock_pattern(locale), locale=locale)
+    glue = str(locale.datetime_formats.get("medium", "{1}, {0}"))
+    return glue.replace("{1}", isolate(day)).replace("{0}", isolate(clock))
 
 
 def format_day(day: date) -> str:
-    return _babel_date(day, "long", locale=_babel_locale())
+    return isolate(_babel_date(day, "long", locale=_babel_locale()))
 
 
 def format_clock(moment: datetime, tz: str) -> str:
-    return _babel_time(moment.astimezone(ZoneInfo(tz)), "short", locale=_babel_locale())
+    locale = _babel_locale()
+    return isolate(_babel_time(moment.astimezone(ZoneInfo(tz)), _clock_pattern(locale),
+                               locale=locale))
 
 
 def format_number(n: int | float) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace as copy_with
 
 from bot.core.i18n import _
 from bot.core.sessions import SessionData
@@ -24,8 +25,37 @@ def back_button(action: str) -> Button:
     return Button("‹ " + _("Back"), action)
 
 
+# Telegram cuts a button's label to one line: on a phone about 40 characters fit across the
+# screen, and half of that where two buttons share a row.
+WHOLE_ROW_CHARS = 40
+SHARED_ROW_CHARS = 20
+ELLIPSIS = "…"
+
+
+def shorten(text: str, limit: int = WHOLE_ROW_CHARS) -> str:
+    """A title or name cut to `limit` characters at a word where it can, ending with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:·–-(") + ELLIPSIS
+
+
+def fit_row(row: Sequence[Button]) -> list[tuple[Button, ...]]:
+    """One row as it fits a phone: buttons too wide to share a row get a row each, and a label
+    wider than the screen is shortened (the action, not the label, says what it does)."""
+    fitted = tuple(b if len(b.label) <= WHOLE_ROW_CHARS else Button(shorten(b.label), b.action)
+                   for b in row)
+    if len(fitted) > 1 and any(len(b.label) > SHARED_ROW_CHARS for b in fitted):
+        return [(b,) for b in fitted]
+    return [fitted]
+
+
 def rows(*groups: Iterable[Button]) -> Rows:
-    return tuple(tuple(g) for g in groups if g)
+    return tuple(fitted for g in groups if g for fitted in fit_row(tuple(g)))
 
 
 def screen(text: str, *button_rows: Sequence[Button], back: str | None = None,
@@ -41,11 +71,11 @@ def screen(text: str, *button_rows: Sequence[Button], back: str | None = None,
 
 
 def with_exit(reply: Reply) -> Reply:
-    """Make sure a screen carries the quick exit (DESIGN.md 2.3); the core applies this to all."""
-    if reply.has_action(EXIT_ACTION):
-        return reply
-    return Reply(text=reply.text, buttons=reply.buttons + ((exit_button(),),), silent=reply.silent,
-                 protected=reply.protected, replace=reply.replace)
+    """Make sure a screen carries the quick exit (DESIGN.md 2.3) and its buttons fit a phone;
+    the core applies this to every last reply."""
+    extra = () if reply.has_action(EXIT_ACTION) else ((exit_button(),),)
+    fitted = rows(*reply.buttons, *extra)
+    return reply if fitted == reply.buttons else copy_with(reply, buttons=fitted)
 
 
 def pager(prefix: str, page: int, has_more: bool) -> list[Button]:

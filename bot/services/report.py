@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
+import textwrap
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -13,8 +14,9 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.i18n import N_
+from bot.core.i18n import DEFAULT_LANGUAGE, N_, _, format_day, format_number, use_language
 from db.models import CommitmentStatus, Employer, ImpactCount, Organisation, OrganisationRegion
+from db.reference import REGION_NAMES
 
 SMALL = 5
 ORG_WIDE = "all"
@@ -45,6 +47,30 @@ METRICS: tuple[Metric, ...] = (
            ("broadcast_sent:professional",)),
 )
 EMPLOYERS = Metric("employers_committed", N_("Employers committed"), ())
+
+# What each figure counts, in words a coordinator can copy into a quarterly report.
+EXPLANATIONS: dict[str, str] = {
+    "women_new": N_("Women who started using the bot: each woman once. On Telegram and Viber "
+                    "when she finished the first screens; in the web chat (a new anonymous "
+                    "visit at every reload) only once she signed up for a meetup, asked about a "
+                    "job or asked to talk to a caseworker."),
+    "women_active_months": N_("Women who came back: each woman at most once a month, in a "
+                              "month after the one she started in."),
+    "meetup_signups": N_("Meetup sign-ups: places taken (also a place that came free from the "
+                         "waiting list); one woman at two meetups counts twice."),
+    "meetup_attended": N_("Meetup attendance: women a caseworker marked as present."),
+    "job_interests": N_("Job interests: requests to be put in touch about a vacancy."),
+    "talk_requests": N_("Requests to talk: requests to talk to a caseworker."),
+    "handoffs_taken": N_("Requests answered by caseworkers: requests a caseworker took on."),
+    "broadcasts_sent": N_("Broadcast messages to women: messages delivered, one per woman and "
+                          "broadcast."),
+    "professionals_reached": N_("Professionals who used the bot: new professionals, and "
+                                "professionals who came back (once a month)."),
+    "professional_messages": N_("Broadcast messages to professionals: messages delivered, one "
+                                "per person and broadcast."),
+    "employers_committed": N_("Employers committed: employers whose commitment was active on "
+                              "the last day of the period."),
+}
 
 
 def shown(n: int) -> str:
@@ -111,54 +137,112 @@ def write_csv(report: OrgReport, path: Path, start: date, end: date) -> None:
                         + [""] * len(METRICS) + [shown(report.employers)])
 
 
-def write_chart(report: OrgReport, path: Path, start: date, end: date) -> None:
-    """A grouped bar chart. A suppressed count is drawn as an empty hatched outline of the same
-    height for every value from 1 to 4, labelled "<5": the picture reveals no more than the CSV."""
+@dataclass(frozen=True)
+class Target:
+    """One of the project's targets (the whole project, all partners together) and the figure of
+    this report that comes closest to it."""
+
+    label: str  # N_() msgid
+    goal: int
+    figure: str  # N_() msgid of what this report counts for it
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(N_("Women in peer networks"), 100, N_("Meetup attendance")),
+    Target(N_("Women supported into work"), 100, N_("Job interests")),
+    Target(N_("Professionals trained"), 120, N_("Professionals who used the bot")),
+    Target(N_("Committed employers"), 10, N_("Employers committed")),
+    Target(N_("Territories"), 4, N_("Regions of this organisation")),
+)
+
+
+def _summed(values: list[int]) -> str:
+    """A total over regions that gives no hidden count away: the shown counts added up, and
+    "+ <5" where a region's count is hidden (a raw total beside a "<5" would reveal it)."""
+    big = sum(n for n in values if n >= SMALL)
+    hidden = any(0 < n < SMALL for n in values)
+    if not hidden:
+        return str(big)
+    return f"{big} + <5" if big else "<5"
+
+
+def target_figures(report: OrgReport) -> list[tuple[Target, str]]:
+    """Each target with this report's figure beside it (small counts suppressed, as everywhere)."""
+    def total(key: str) -> str:
+        return _summed([counts.get(key, 0) for counts in report.regions.values()])
+
+    figures = [total("meetup_attended"), total("job_interests"),
+               total("professionals_reached"), shown(report.employers),
+               str(len(report.regions))]  # how many territories is no one's secret
+    return list(zip(TARGETS, figures, strict=True))
+
+
+def write_chart(report: OrgReport, path: Path, start: date, end: date,
+                lang: str = DEFAULT_LANGUAGE) -> None:
+    """Horizontal bars per figure and region, in the coordinator's language, with region names,
+    whole-number axes and the project's targets beside the figures. A suppressed count (1 to 4)
+    is drawn as no bar at all, only the mark "<5", so the picture reveals no more than the CSV
+    and never looks like a 5."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    regions = list(report.regions) or ["-"]
-    labels = [m.label for m in METRICS]
-    fig, ax = plt.subplots(figsize=(max(8, 1.4 * len(labels)), 5.5), dpi=100)
-    width = 0.8 / max(1, len(regions))
-    for i, code in enumerate(regions):
-        counts = report.regions.get(code, {})
-        xs, heights, hatched, texts = [], [], [], []
-        for j, metric in enumerate(METRICS):
-            n = counts.get(metric.key, 0)
-            xs.append(j + i * width)
-            small = 0 < n < SMALL
-            heights.append(SMALL if small else max(n, 0))
-            hatched.append(small)
-            texts.append(shown(n))
-        bars = ax.bar(xs, heights, width=width, label=code)
-        for bar, small, text in zip(bars, hatched, texts, strict=True):
-            if small:
-                bar.set_fill(False)
-                bar.set_hatch("//")
-            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=7)
-    ax.set_xticks([j + width * (len(regions) - 1) / 2 for j in range(len(labels))])
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set_title(f"{report.name}: {start.isoformat()} to {end.isoformat()} "
-                 f"(employers committed: {shown(report.employers)})", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.text(0.99, 0.98, "Counts from 1 to 4 are shown as <5", transform=ax.transAxes,
-            ha="right", va="top", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    with use_language(lang):
+        regions = list(report.regions)
+        labels = [_(m.label) for m in METRICS]
+        fig = plt.figure(figsize=(11, 7.5), dpi=100)
+        grid = fig.add_gridspec(1, 2, width_ratios=(2.3, 1))
+        ax = fig.add_subplot(grid[0, 0])
+        side = fig.add_subplot(grid[0, 1])
+        side.axis("off")
+        height = 0.8 / max(1, len(regions))
+        for i, code in enumerate(regions):
+            counts = report.regions.get(code, {})
+            ys = [j + i * height for j in range(len(METRICS))]
+            values = [counts.get(m.key, 0) for m in METRICS]
+            bars = ax.barh(ys, [0 if 0 < n < SMALL else n for n in values], height=height,
+                           label=_(REGION_NAMES.get(code, code)))
+            for bar, n in zip(bars, values, strict=True):
+                y = bar.get_y() + bar.get_height() / 2
+                ax.annotate(shown(n), (bar.get_width(), y), xytext=(3, 0),
+                            textcoords="offset points", va="center", fontsize=7,
+                            fontweight="bold" if 0 < n < SMALL else "normal")
+        ax.set_yticks([j + height * (len(regions) - 1) / 2 for j in range(len(METRICS))])
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(left=0, right=max(ax.get_xlim()[1], SMALL * 2))
+        if regions:
+            ax.legend(fontsize=8, loc="lower right")
+        fig.suptitle(_("{organisation}: {start} to {end}", organisation=report.name,
+                       start=format_day(start), end=format_day(end)), fontsize=11)
+        lines = [_("The project's targets (all partners together)"), ""]
+        for target, figure in target_figures(report):
+            lines.append(f"{_(target.label)}: {format_number(target.goal)}")
+            lines.append("   " + _("{figure} here: {count}", figure=_(target.figure),
+                                   count=figure))
+        lines += ["", _("Counts from 1 to 4 are shown as “<5”, with no bar, so that nobody can "
+                        "be recognised.")]
+        side.text(0, 1, "\n".join(_wrap(line) for line in lines), va="top", fontsize=8,
+                  transform=side.transAxes)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        plt.close(fig)
 
 
-def write_reports(reports: list[OrgReport], out_dir: Path, start: date, end: date
-                  ) -> list[Path]:
+def _wrap(line: str, width: int = 48) -> str:
+    return "\n   ".join(textwrap.wrap(line, width)) or line
+
+
+def write_reports(reports: list[OrgReport], out_dir: Path, start: date, end: date,
+                  lang: str = DEFAULT_LANGUAGE) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for report in reports:
         base = out_dir / f"impact_{_safe_name(report.slug)}_{start.isoformat()}_{end.isoformat()}"
         write_csv(report, base.with_suffix(".csv"), start, end)
-        write_chart(report, base.with_suffix(".png"), start, end)
+        write_chart(report, base.with_suffix(".png"), start, end, lang)
         written += [base.with_suffix(".csv"), base.with_suffix(".png")]
     return written

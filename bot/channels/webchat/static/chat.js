@@ -1,5 +1,6 @@
 // The web chat page. No storage, no cookies, no third-party code: the session id lives only in
-// this closure, and a quick exit wipes the page and leaves without a history entry.
+// this closure, and a quick exit wipes the page and leaves with location.replace (no entry
+// for the Back button; the address still stays in the browser's history list).
 (function () {
   "use strict";
   var exitUrl = document.body.getAttribute("data-exit-url") || "about:blank";
@@ -60,8 +61,73 @@
     return div;
   }
 
+  // Phone numbers, web and e-mail addresses and other digits, found in a message's text. Each is
+  // put in its own left-to-right <bdi> so that "0800 11 977" never reads "977 11 0800" in
+  // Arabic; a phone number becomes a tel: link she can tap. Built from text nodes only.
+  var LTR_RUN = new RegExp(
+    "[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+" +
+    "|(?:https?://)?[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}(?:/[\\w./%?=&#-]*)?" +
+    "|\\+?\\d[\\d \\u00a0]*\\d|\\d", "g");
+
+  function isPhone(run, before) {
+    if (!/^\+?[\d \u00a0]+$/.test(run)) { return false; }
+    var digits = run.replace(/\D/g, "");
+    // A help line ("☎ 1522"), an emergency number, or a number long enough to be a phone.
+    return /☎[\s\u2066-\u2069]*$/.test(before) || digits === "112" || digits.length >= 6;
+  }
+
+  // nested: already inside an isolate (the server's U+2068...U+2069 around a number, address
+  // or date): no second <bdi> there, or the browser could not find the isolate's direction.
+  function appendRuns(el, text, nested, before) {
+    var last = 0;
+    text.replace(LTR_RUN, function (run, at) {
+      if (at > last) { el.appendChild(document.createTextNode(text.slice(last, at))); }
+      var node;
+      if (isPhone(run, ((before || "") + text.slice(0, at)).slice(-3))) {
+        node = document.createElement("a");
+        node.className = "tel";
+        node.href = "tel:" + run.replace(/[^\d+]/g, "");
+        node.textContent = run;
+      } else if (nested) {
+        node = document.createTextNode(run);
+      } else {
+        node = document.createElement("span");
+        node.textContent = run;
+      }
+      if (!nested) {
+        var bdi = document.createElement("bdi");
+        bdi.className = "ltr";
+        bdi.setAttribute("dir", "ltr");
+        bdi.appendChild(node);
+        node = bdi;
+      }
+      el.appendChild(node);
+      last = at + run.length;
+      return run;
+    });
+    if (last < text.length) { el.appendChild(document.createTextNode(text.slice(last))); }
+  }
+
+  var ISOLATE = /\u2068([^\u2068\u2069]*)\u2069/g;
+
+  function fillText(el, text) {
+    var last = 0;
+    text.replace(ISOLATE, function (whole, inner, at) {
+      if (at > last) { appendRuns(el, text.slice(last, at), false); }
+      var bdi = document.createElement("bdi");  // its direction from its own first letter
+      appendRuns(bdi, inner, true, text.slice(Math.max(0, at - 3), at));
+      el.appendChild(bdi);
+      last = at + whole.length;
+      return whole;
+    });
+    if (last < text.length) { appendRuns(el, text.slice(last), false); }
+  }
+
   function render(reply) {
-    var bubble = addBubble(reply.text, "bot");
+    var bubble = document.createElement("div");
+    bubble.className = "bubble bot";
+    fillText(bubble, reply.text || "");
+    log.appendChild(bubble);
     if (reply.buttons && reply.buttons.length) {
       var box = document.createElement("div");
       box.className = "buttons";
@@ -84,6 +150,7 @@
       });
       bubble.appendChild(box);
     }
+    return bubble;
   }
 
   function show(data) {
@@ -92,8 +159,14 @@
       if (data.replies.some(function (r) { return r.buttons && r.buttons.length; })) {
         disableOldButtons();
       }
-      data.replies.forEach(render);
-      log.scrollTop = log.scrollHeight;
+      var first = null;
+      data.replies.forEach(function (r) {
+        var b = render(r);
+        if (!first) { first = b; }
+      });
+      // Open a long answer at its top (the job's title, "Help in Italy"), not at its buttons;
+      // a short one simply sits at the bottom (scrollTop stops there).
+      log.scrollTop += first.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
     }
     if (data.exit) { quickExit(true); }
   }
