@@ -20,7 +20,7 @@ from db.demo import seed_demo
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
 from handlers.base import Services
-from handlers.routes import EXIT, FALLBACK, all_routes
+from handlers.routes import ADMITTING_ROUTES, EXIT, FALLBACK, VISITOR_ROUTES, all_routes
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ async def open_runtime(settings: Settings, *,
                             clock=services.clock)
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
-                    deliver=delivery.deliver)
+                    deliver=delivery.deliver, visitor_routes=VISITOR_ROUTES,
+                    admitting_routes=ADMITTING_ROUTES)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,
                           core=core, senders=senders)

@@ -571,7 +571,11 @@ class TelegramChannel:
             log.info("telegram: she blocked the bot while we answered")
         except DeliveryFailed as exc:
             log.warning("telegram answer failed (retry=%s)", exc.retry)
-        if not outcome.exit:
+        if outcome.exit:
+            return
+        if outcome.user_id is None:  # a visitor: no row to refer to, so her session keeps them
+            await self.runtime.core.keep_visitor_refs(inbound, hers + refs)
+        else:
             self.refs.add(outcome.user_id, inbound.address, hers + refs)
 
     async def _quick_exit(self, inbound: Inbound, outcome: Outcome, hers: list[str]) -> None:
@@ -583,8 +587,9 @@ class TelegramChannel:
         if user_id is not None:
             # Delivery.erase_now deletes through TelegramSender.delete, in batches of 100.
             await self.runtime.delivery.erase_now(user_id)
-        elif hers:
-            await self.sender.delete(inbound.address, hers)
+        elif hers or outcome.visitor_refs:
+            # A visitor: no row, no refs table; her session kept the ids until this exit.
+            await self.sender.delete(inbound.address, [*outcome.visitor_refs, *hers])
         refs = await self.sender.render(int(inbound.address), outcome.replies[:1],
                                         priority=Priority.ANSWER)
         # The cover is neutral; tracking it lets vanishing chat remove it later too.
