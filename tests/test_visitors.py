@@ -14,8 +14,6 @@ from bot.types import Channel, Inbound
 from db.models import MessageRef, User
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
-from tests.test_telegram import CHAT, Tg, onboard
-from tests.test_telegram import tg as _tg_fixture  # noqa: F401 - the fixture `tg`, used by name
 
 
 async def _count(rt: Runtime, model: type) -> int:
@@ -121,21 +119,3 @@ async def test_session_store_drops_the_least_recently_used() -> None:
     assert (await store.load("c")).state == "z"
     visitor = SessionData(visitor={"id": "u1", "language": "bg"})
     assert SessionData.from_json(visitor.to_json()).visitor == {"id": "u1", "language": "bg"}
-
-
-async def test_telegram_quick_exit_deletes_a_visitors_messages(tg: Tg) -> None:
-    fake = tg.fake
-    await tg.say("/start")
-    await tg.press("lang:en")
-    await tg.say("hello")  # hers, then the bot's answer below it
-    assert len(fake.messages(CHAT)) >= 3
-    await tg.say("exit")
-    assert [m.text for m in fake.messages(CHAT)] == ["Thanks, talk soon."]
-    assert await _count(tg.rt, User) == 0
-
-
-async def test_telegram_visitor_refs_move_into_the_table_with_her_row(tg: Tg) -> None:
-    await onboard(tg)
-    refs = await tg.refs()
-    # Her /start and the screen (edited in place since) were kept while she was a visitor.
-    assert len(refs) >= 2
