@@ -147,15 +147,20 @@ class Core:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def keep_visitor_refs(self, inbound: Inbound, refs: Sequence[str]) -> None:
+    async def keep_visitor_refs(self, inbound: Inbound, refs: Sequence[str], *,
+                                after_exit: bool = False) -> None:
         """The ids of a visitor's messages (hers and the bot's), kept in her session until her
         row exists, so that quick exit can still delete them (channels that delete call this
-        when an Outcome has no user_id). Nothing is kept for someone who is not a visitor."""
+        when an Outcome has no user_id). Nothing is kept for someone who is not a visitor.
+        after_exit: the cover message of a visitor's quick exit, kept in a new visitor session
+        so that her next quick exit deletes it too (a row would have kept it)."""
         if not refs:
             return
         key = self.services.vault.lookup_hash(inbound.channel, inbound.address)
         async with self._person(key):
             session = await self._store.load(key)
+            if session.visitor is None and after_exit:
+                session.visitor = {}
             if session.visitor is None:
                 return
             kept = [*session.visitor.get("refs", []), *map(str, refs)]
@@ -233,10 +238,10 @@ class Core:
             # First contact costs no write: until she finishes the start screens she is a
             # visitor, a User that is never added to the database session (so nothing of hers
             # is flushed), rebuilt on every update from what her session keeps.
-            is_new = session.visitor is None
+            is_new = session.visitor is None or "id" not in session.visitor
             if is_new:
                 session.visitor = {
-                    "id": new_user_id(),
+                    **(session.visitor or {}), "id": new_user_id(),
                     "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE}
             return self._visitor_user(inbound, key, session.visitor, today), is_new
         session.visitor = None  # a row exists (made elsewhere, or she came back): no visitor

@@ -364,7 +364,9 @@ async def test_unsubscribed_marks_her_inactive_and_stops_sending(bot: Bot) -> No
 @pytest.mark.parametrize("status", [5, 6])
 async def test_gone_recipient_is_marked_inactive(bot: Bot, status: int) -> None:
     phone = Phone(bot)
-    await phone.open()
+    await phone.onboard()  # conversation_started alone leaves no row (bot/core.py: visitors)
+    bot.fake.attempts.clear()  # count only what follows the start screens
+    bot.fake.sent.clear()
     user = await bot.user(phone.address)
     assert user is not None
     bot.fake.answer_next(status)
@@ -375,8 +377,12 @@ async def test_gone_recipient_is_marked_inactive(bot: Bot, status: int) -> None:
 async def test_reply_to_a_gone_recipient_marks_her_inactive(bot: Bot) -> None:
     phone = Phone(bot)
     await phone.open()
-    bot.fake.answer_next(6)
+    assert await bot.user(phone.address) is None  # a visitor: no row before the start screens
     await phone.press("lang:en")
+    await phone.press("safe:ok")
+    phone.new()
+    bot.fake.answer_next(6)
+    await phone.press("region:milan")  # her row is written; the answer finds her gone
     assert phone.new() == []
     assert (await bot.user(phone.address)).active is False  # type: ignore[union-attr]
 
@@ -385,7 +391,9 @@ async def test_rate_control_is_retried_with_backoff(bot: Bot, caplog: pytest.Log
                                                     ) -> None:
     caplog.set_level(logging.INFO)
     phone = Phone(bot)
-    await phone.open()
+    await phone.onboard()  # conversation_started alone leaves no row (bot/core.py: visitors)
+    bot.fake.attempts.clear()  # count only what follows the start screens
+    bot.fake.sent.clear()
     user = await bot.user(phone.address)
     assert user is not None
     bot.fake.answer_next(12, 12)
@@ -408,7 +416,9 @@ async def test_quota_or_balance_stops_with_a_clear_warning(bot: Bot, status: int
                                                            ) -> None:
     caplog.set_level(logging.INFO)
     phone = Phone(bot)
-    await phone.open()
+    await phone.onboard()  # conversation_started alone leaves no row (bot/core.py: visitors)
+    bot.fake.attempts.clear()  # count only what follows the start screens
+    bot.fake.sent.clear()
     user = await bot.user(phone.address)
     assert user is not None
     bot.fake.answer_next(status)
@@ -641,7 +651,9 @@ async def test_only_a_connection_never_made_or_a_refusal_is_retried(fake: FakeVi
 
 async def test_broadcast_send_that_lost_its_answer_is_not_repeated(bot: Bot) -> None:
     phone = Phone(bot)
-    await phone.open()
+    await phone.onboard()  # conversation_started alone leaves no row (bot/core.py: visitors)
+    bot.fake.attempts.clear()  # count only what follows the start screens
+    bot.fake.sent.clear()
     user = await bot.user(phone.address)
     assert user is not None
     client = bot.channel.client

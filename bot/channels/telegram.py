@@ -593,7 +593,10 @@ class TelegramChannel:
         refs = await self.sender.render(int(inbound.address), outcome.replies[:1],
                                         priority=Priority.ANSWER)
         # The cover is neutral; tracking it lets vanishing chat remove it later too.
-        self.refs.add(user_id, inbound.address, refs)
+        if user_id is None:  # a visitor: her next session keeps it, for her next quick exit
+            await self.runtime.core.keep_visitor_refs(inbound, refs, after_exit=True)
+        else:
+            self.refs.add(user_id, inbound.address, refs)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Only the type: an exception's message or the update can carry what she typed.
