@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint i18n clean
+.PHONY: run test bench bench-quick lint i18n clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,14 @@ $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(VENV)/.bench
 
-## The Telegram throughput benchmark (fake Bot API in its own process; the whole bot vs bare echo bots).
+## Every benchmark of issue 12 (throughput vs bare aiogram and PTB, core latency, memory, start-up),
+## with each target and whether it is met; JSON under bench/results/. About 5-10 minutes.
 bench: $(VENV)/.bench
 	$(PY) -m bench
+
+## The same with smaller data (a minute or two): a check, not the figures to quote.
+bench-quick: $(VENV)/.bench
+	$(PY) -m bench --quick
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
