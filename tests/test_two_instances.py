@@ -79,7 +79,8 @@ def _env(database_url: str, redis_url: str, key: str, port: int) -> dict[str, st
     return env
 
 
-def _launch(database_url: str, redis_url: str, folder: Path) -> list[Instance]:
+def _launch(database_url: str, redis_url: str, folder: Path,
+            names: tuple[str, ...] = ("a", "b")) -> list[Instance]:
     """Migrate once, then start both workers (what docs/DEPLOY.md tells an operator to do)."""
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     # Upgrades run once, before the workers start, never by two at once.
@@ -89,7 +90,7 @@ def _launch(database_url: str, redis_url: str, folder: Path) -> list[Instance]:
                              capture_output=True, timeout=120)
     assert migrate.returncode == 0, migrate.stderr.decode()[-2000:]
     instances: list[Instance] = []
-    for name in ("a", "b"):
+    for name in names:
         port = free_port()
         log = folder / f"{name}.log"
         with log.open("wb") as out:
@@ -168,20 +169,37 @@ async def test_two_instances_share_conversations_and_one_leader(pair: list[Insta
     await _until(lambda: TAKEOVER in follower.text(), 60, follower)
     assert follower.text().count(LEADER) == 1
 
-    # SIGTERM under load: requests in flight, a clean stop, no traceback.
+    await _stop_under_load(follower)
+
+
+async def _stop_under_load(instance: Instance) -> None:
+    """SIGTERM with requests in flight: a clean stop, exit status 0, no traceback, no error."""
     async with aiohttp.ClientSession() as http:
         async def chat() -> None:
             me = secrets.token_hex(16)
-            for _ in range(20):
+            for step in ("/start", "/menu") * 10:
                 try:
-                    await _post(http, follower, me, text="/start")
+                    await _post(http, instance, me, text=step)
                 except (aiohttp.ClientError, AssertionError):
                     return  # the server is going away: that is the point
 
         load = [asyncio.create_task(chat()) for _ in range(20)]
         await asyncio.sleep(0.3)
-        follower.proc.send_signal(signal.SIGTERM)
+        instance.proc.send_signal(signal.SIGTERM)
         await asyncio.gather(*load)
-    assert follower.proc.wait(30) == 0
-    log = follower.text()
+    assert await asyncio.to_thread(instance.proc.wait, 30) == 0
+    log = instance.text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+async def test_sigterm_under_load_on_sqlite_logs_no_traceback(tmp_path: Path) -> None:
+    """One machine's shape: SQLite through aiosqlite, sessions in memory."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/one.db"
+    (instance,) = await asyncio.to_thread(_launch, url, "", tmp_path, ("solo",))
+    try:
+        await _until(lambda: _port_open("127.0.0.1", instance.port), 60, instance)
+        await _stop_under_load(instance)
+    finally:
+        if instance.proc.poll() is None:
+            instance.proc.kill()
+            instance.proc.wait(10)
