@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.channels.tg_request import AiohttpRequest, make_session
 from bot.channels.tg_updates import PerChatUpdateProcessor
@@ -72,6 +72,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 T = TypeVar("T")
+
+
+def quiet_raw_call_warning() -> None:
+    """Bot.do_api_request warns when the method also exists as a Bot method ("Please use
+    Bot.send_message"); we call it on purpose for the raw result (TelegramSender._api)."""
+    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'",
+                            category=PTBUserWarning)
 
 
 def quiet_library_loggers() -> None:
@@ -304,28 +311,32 @@ class TelegramSender:
                                              priority, notification))
         return refs
 
+    async def _api(self, method: str, params: dict[str, Any]) -> Any:
+        """A Bot API call returning the raw result (PTB's public Bot.do_api_request).
+
+        The hot path (sendMessage, editMessageText) skips PTB's objects both ways: the keyboard
+        goes as its ready Bot API JSON, and the echoed message is not parsed into a Message with
+        its keyboard (that was a fifth of the time per update). Errors still become PTB's
+        exceptions (RetryAfter, Forbidden, BadRequest, TimedOut)."""
+        return await self.app.bot.do_api_request(
+            method, api_kwargs={k: v for k, v in params.items() if v is not None})
+
     async def _send(self, chat_id: int, text: str, markup: str | None, reply: Reply,
                     priority: Priority, notification: bool) -> str:
-        bot = self.app.bot
-        # The keyboard goes as its ready Bot API JSON through the documented `api_kwargs`:
-        # building PTB's keyboard objects for every screen was a fifth of the time per update.
-        extra = {"reply_markup": markup} if markup is not None else None
-        message = await self._call(
-            lambda: bot.send_message(chat_id, text or "…", protect_content=reply.protected,
-                                     disable_notification=reply.silent or not notification,
-                                     api_kwargs=extra),
-            priority=priority, chat_id=chat_id, sends=True)
-        return str(message.message_id)
+        params = {"chat_id": chat_id, "text": text or "…", "reply_markup": markup,
+                  "protect_content": reply.protected,
+                  "disable_notification": reply.silent or not notification}
+        message = await self._call(lambda: self._api("sendMessage", params),
+                                   priority=priority, chat_id=chat_id, sends=True)
+        return str(message["message_id"])
 
     async def _edit(self, chat_id: int, message_id: int, text: str, markup: str | None,
                     priority: Priority) -> bool:
-        bot = self.app.bot
-        extra = {"reply_markup": markup} if markup is not None else None
+        params = {"chat_id": chat_id, "message_id": message_id, "text": text,
+                  "reply_markup": markup}
         try:
-            await self._call(
-                lambda: bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
-                                              api_kwargs=extra),
-                priority=priority, chat_id=chat_id, sends=False)
+            await self._call(lambda: self._api("editMessageText", params),
+                             priority=priority, chat_id=chat_id, sends=False)
         except DeliveryFailed as exc:
             return exc.args == (NOT_MODIFIED,)  # else too old, gone, not ours: send instead
         return True
@@ -477,6 +488,7 @@ class TelegramChannel:
 
     async def start(self, runtime: Any) -> None:
         quiet_library_loggers()
+        quiet_raw_call_warning()
         self.runtime = runtime
         application = self._build()
         self.sender = TelegramSender(application, self._pacer, self._backoff)
