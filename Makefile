@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint lock i18n clean
+.PHONY: run test bench bench-quick lint lock i18n clean
 
 # Installs exactly what requirements.lock pins (with hashes), then the package itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -26,9 +26,14 @@ $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(VENV)/.bench
 
-## The Telegram throughput benchmark (fake Bot API in its own process; the whole bot vs bare echo bots).
+## Every benchmark of issue 12 (throughput vs bare aiogram and PTB, core latency, memory, start-up),
+## with each target and whether it is met; JSON under bench/results/. About 5-10 minutes.
 bench: $(VENV)/.bench
 	$(PY) -m bench
+
+## The same with smaller data (a minute or two): a check, not the figures to quote.
+bench-quick: $(VENV)/.bench
+	$(PY) -m bench --quick
 
 ## ruff, the import contracts of the layers (pyproject.toml), and mypy.
 lint: $(STAMP)

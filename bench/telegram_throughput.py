@@ -1,4 +1,5 @@
-"""Telegram throughput: 2,000 updates from 200 chats, the fake Bot API in its own process.
+"""Telegram throughput, the fake Bot API in its own process: first contact (1,000 chats that never
+wrote before each send /start at once) and menu taps (2,000 updates from 200 chats).
 
 What is measured is the whole bot as it runs in production (python-telegram-bot Application with
 our aiohttp request and per-chat processor, the core, one database transaction per update, the
@@ -17,7 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -27,18 +28,10 @@ from bench.aiogram_echo import aiogram_installed, run_aiogram_echo
 TOKEN = "123456:BENCH-token"
 CHATS = 200
 PER_CHAT = 10
+FIRST_CONTACTS = 1000
 RUN_LIMIT = 120.0  # seconds; a run that takes longer is reported as failed, not waited for
 
-# Measured in the issue on this kind of machine (bare echo bots, same fake-server set-up).
-REFERENCE = [
-    ("python-telegram-bot 22.8 default (sequential, HTTPXRequest)", 540),
-    ("python-telegram-bot 22.8 concurrent_updates(True), HTTPXRequest", 170),
-    ("aiogram 3 (bare echo)", 1030),
-    ("PTB + aiohttp BaseRequest, sequential (bare echo)", 1360),
-    ("PTB + aiohttp BaseRequest, concurrent (bare echo)", 2150),
-]
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGET = 1030  # the issue's aiogram figure, used when aiogram is not measured in this run
 AIOGRAM = "aiogram 3 (bare echo)"
 NOT_INSTALLED = "not installed (pip install aiogram)"
 
@@ -57,12 +50,43 @@ def _port_open(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    updates: list[list[object]] = field(hash=False)  # [chat_id, text], in the order they arrive
+
+    @property
+    def expected(self) -> int:
+        return len(self.updates)  # each update gets exactly one sendMessage
+
+
+def menu_taps(chats: int = CHATS, per_chat: int = PER_CHAT) -> Scenario:
+    updates: list[list[object]] = []
+    for i in range(per_chat):  # round-robin over chats, as real traffic interleaves
+        for chat in range(chats):
+            updates.append([1000 + chat, "/start" if i == 0 else f"hello {i}"])
+    return Scenario("menu taps", updates)
+
+
+def first_contact(chats: int = FIRST_CONTACTS) -> Scenario:
+    return Scenario("first contact", [[500_000 + chat, "/start"] for chat in range(chats)])
+
+
+# The scenario being run (the echo bots and the whole bot all read it); set by run_scenario.
+CURRENT: list[Scenario] = []
+
+
+def current() -> Scenario:
+    return CURRENT[-1] if CURRENT else menu_taps()
+
+
 @dataclass
 class Result:
     name: str
     updates: int
     seconds: float | None
     note: str = ""  # why there is no figure, when it is not a run that failed to finish
+    scenario: str = "menu taps"
 
     @property
     def rate(self) -> float | None:
@@ -98,12 +122,11 @@ async def _stats(http: aiohttp.ClientSession, root: str) -> dict[str, int]:
         return (await resp.json())["result"]
 
 
-async def _measure(root: str, expected: int) -> float | None:
-    """Queue the updates, then time until `expected` messages reached the server."""
-    updates = []
-    for i in range(PER_CHAT):  # round-robin over chats, as real traffic interleaves
-        for chat in range(CHATS):
-            updates.append([1000 + chat, "/start" if i == 0 else f"hello {i}"])
+async def _measure(root: str, expected: int | None = None) -> float | None:
+    """Queue the scenario's updates, then time until every answer reached the server."""
+    scenario = current()
+    updates = scenario.updates
+    expected = scenario.expected
     async with aiohttp.ClientSession() as http:
         base = (await _stats(http, root))["sent"]
         start = time.perf_counter()
@@ -132,7 +155,7 @@ async def run_whole_bot(root: str, database_url: str) -> float | None:
     await runner.setup()  # runs the lifecycle: database, core, Telegram polling
     await web.TCPSite(runner, "127.0.0.1", _free_port()).start()
     try:
-        return await _measure(root, CHATS * PER_CHAT)
+        return await _measure(root)
     finally:
         await runner.cleanup()
 
@@ -161,12 +184,35 @@ async def run_bare_echo(root: str) -> float | None:
     await app.updater.start_polling(timeout=10)
     await app.start()
     try:
-        return await _measure(root, CHATS * PER_CHAT)
+        return await _measure(root)
     finally:
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
         await session.close()
+
+
+async def run_bare_ptb_default(root: str) -> float | None:
+    """python-telegram-bot as its documentation sets it up: HTTPXRequest, updates one by one."""
+    from telegram import Update
+    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await context.bot.send_message(update.message.chat.id, update.message.text or "")
+
+    app = (Application.builder().token(TOKEN).base_url(root + "/bot").job_queue(None).build())
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    await app.initialize()
+    assert app.updater is not None
+    await app.updater.start_polling(timeout=10)
+    await app.start()
+    try:
+        return await _measure(root)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
 
 
 async def _postgres_url() -> str | None:
@@ -197,59 +243,55 @@ async def _drop_postgres(url: str) -> None:
 
 async def _one(name: str, run: Callable[[str], Awaitable[float | None]]) -> Result:
     # A fresh fake server per run, so one run's leftovers cannot help or hurt the next.
+    scenario = current()
     async with fake_server() as root:
         seconds = await run(root)
-    result = Result(name, CHATS * PER_CHAT, seconds)
+    result = Result(name, scenario.expected, seconds, scenario=scenario.name)
     rate = f"{result.rate:,.0f} updates/s" if result.rate else "did not finish"
-    print(f"  {name}: {rate}", flush=True)
+    print(f"  [{scenario.name}] {name}: {rate}", flush=True)
     return result
 
 
-async def main() -> list[Result]:
-    import logging
+AIOGRAM_NAME = AIOGRAM
+PTB_DEFAULT = "python-telegram-bot default (bare echo)"
+PTB_OURS = "PTB + our aiohttp request + per-chat processor (bare echo)"
+WHOLE_SQLITE = "WE GO! bot, whole (SQLite)"
+WHOLE_POSTGRES = "WE GO! bot, whole (PostgreSQL)"
 
-    logging.basicConfig(level=logging.WARNING)
-    print(f"Telegram throughput: {CHATS * PER_CHAT:,} updates from {CHATS} chats, fake Bot API "
-          f"in its own process, {os.cpu_count()} CPU(s)", flush=True)
-    results: list[Result] = []
-    if aiogram_installed():
-        results.append(await _one(AIOGRAM, run_aiogram_echo))
-    else:
-        results.append(Result(AIOGRAM, CHATS * PER_CHAT, None, NOT_INSTALLED))
-        print(f"  {AIOGRAM}: {NOT_INSTALLED}", flush=True)
-    results.append(await _one("PTB + our aiohttp request + per-chat processor (bare echo)",
-                              run_bare_echo))
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(await _one(
-            "WE GO! bot, whole (SQLite)",
-            lambda root: run_whole_bot(root, f"sqlite+aiosqlite:///{tmp}/bench.db")))
-    pg = await _postgres_url()
-    if pg is not None:
-        try:
-            results.append(await _one("WE GO! bot, whole (PostgreSQL)",
-                                      lambda root: run_whole_bot(root, pg)))
-        finally:
-            await _drop_postgres(pg)
-    print_table(results)
+
+async def run_scenario(scenario: Scenario) -> list[Result]:
+    CURRENT.append(scenario)
+    try:
+        results: list[Result] = []
+        if aiogram_installed():
+            results.append(await _one(AIOGRAM, run_aiogram_echo))
+        else:
+            results.append(Result(AIOGRAM, scenario.expected, None, NOT_INSTALLED,
+                                  scenario.name))
+            print(f"  [{scenario.name}] {AIOGRAM}: {NOT_INSTALLED}", flush=True)
+        results.append(await _one(PTB_DEFAULT, run_bare_ptb_default))
+        results.append(await _one(PTB_OURS, run_bare_echo))
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(await _one(
+                WHOLE_SQLITE,
+                lambda root: run_whole_bot(root, f"sqlite+aiosqlite:///{tmp}/bench.db")))
+        pg = await _postgres_url()
+        if pg is not None:
+            try:
+                results.append(await _one(WHOLE_POSTGRES, lambda root: run_whole_bot(root, pg)))
+            finally:
+                await _drop_postgres(pg)
+        else:
+            results.append(Result(WHOLE_POSTGRES, scenario.expected, None,
+                                  "PostgreSQL not reachable", scenario.name))
+        return results
+    finally:
+        CURRENT.pop()
+
+
+async def main(quick: bool = False) -> list[Result]:
+    print(f"Telegram throughput: fake Bot API in its own process, {os.cpu_count()} CPU(s)",
+          flush=True)
+    results = await run_scenario(first_contact(200 if quick else FIRST_CONTACTS))
+    results += await run_scenario(menu_taps(50 if quick else CHATS, PER_CHAT))
     return results
-
-
-def print_table(results: list[Result]) -> None:
-    rows = [(r.name, f"{r.rate:,.0f}" if r.rate else "n/a",
-             r.note or ("measured now" if r.rate else "measured now, did not finish"))
-            for r in results]
-    rows += [(name, f"{rate:,}", "issue's figure") for name, rate in REFERENCE]
-    width = max(len(r[0]) for r in rows)
-    print()
-    print(f"{'bot':<{width}}  {'updates/s':>10}  source")
-    print(f"{'-' * width}  {'-' * 10}  {'-' * 14}")
-    for name, rate, source in rows:
-        print(f"{name:<{width}}  {rate:>10}  {source}")
-    aiogram = next((r.rate for r in results if r.name == AIOGRAM and r.rate), None)
-    target, source = (aiogram, "measured now") if aiogram else (TARGET, "the issue's figure")
-    whole = [r for r in results if r.name.startswith("WE GO!") and r.rate]
-    if whole:
-        best = min(r.rate for r in whole if r.rate)
-        verdict = "faster" if best > target else "NOT faster"
-        print(f"\nThe whole bot (slowest database: {best:,.0f} updates/s) is {verdict} than a "
-              f"bare aiogram bot ({target:,.0f} updates/s, {source}).")

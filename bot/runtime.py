@@ -27,7 +27,7 @@ from bot.services.delivery import Delivery, RefRecorder
 from bot.services.users import set_active_by_address
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
-from handlers.routes import EXIT, FALLBACK, all_forms, all_routes
+from handlers.routes import ADMITTING_ROUTES, EXIT, FALLBACK, VISITOR_ROUTES, all_forms, all_routes
 from handlers.start import first_screen
 
 log = logging.getLogger(__name__)
@@ -60,16 +60,21 @@ class Runtime:
         return await self.core.handle(inbound)
 
     async def record_refs(self, channel: str, address: str, user_id: str | None,
-                          refs: Sequence[str]) -> None:
-        self.refs.add(channel, user_id, address, refs)
+                          refs: Sequence[str], *, after_exit: bool = False) -> None:
+        if user_id is None:  # a visitor: no row to refer to, so her session keeps them
+            await self.core.keep_visitor_refs(Inbound(Channel(channel), address), refs,
+                                              after_exit=after_exit)
+        else:
+            self.refs.add(channel, user_id, address, refs)
 
     async def erase(self, channel: str, address: str, user_id: str | None,
                     refs: Sequence[str]) -> None:
-        self.refs.add(channel, user_id, address, refs)
-        await self.refs.flush()  # every id she may see must be in the table before erasing
         if user_id is not None:
+            self.refs.add(channel, user_id, address, refs)
+            await self.refs.flush()  # every id she may see must be in the table before erasing
             await self.delivery.erase_now(user_id)
         elif refs and channel in self.senders:
+            # A visitor: no row, no refs table; her session kept the ids until this exit.
             await self.senders[channel].delete(address, refs)
 
     async def set_active(self, channel: str, address: str, active: bool) -> None:
@@ -133,7 +138,8 @@ async def open_runtime(settings: Settings, *,
                             clock=services.clock)
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
-                    deliver=delivery.deliver, forms=all_forms())
+                    deliver=delivery.deliver, forms=all_forms(), visitor_routes=VISITOR_ROUTES,
+                    admitting_routes=ADMITTING_ROUTES)
         refs = RefRecorder(sessionmaker, vault, services.clock)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,

@@ -25,9 +25,11 @@ def default_jobs() -> list[Job]:
 
 class Scheduler:
     def __init__(self, runtime: Runtime, jobs: list[Job] | None = None,
-                 leader_retry: float = LEADER_RETRY_SECONDS) -> None:
+                 leader_retry: float | None = None) -> None:
         self.runtime = runtime
         self.jobs = jobs if jobs is not None else default_jobs()
+        if leader_retry is None:
+            leader_retry = float(runtime.settings.scheduler_leader_retry_seconds)
         self.leader_retry = leader_retry
         self._scheduler: AsyncIOScheduler | None = None
         self._leader_conn: AsyncConnection | None = None

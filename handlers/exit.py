@@ -13,8 +13,9 @@ from db.models import MessageRef
 
 async def quick_exit(ctx: Ctx) -> list[Reply]:
     """/exit, the exit word, or ✖ — from anywhere."""
-    await ctx.db.execute(update(MessageRef).where(MessageRef.user_id == ctx.user.id)
-                         .values(delete_at=ctx.now()))
+    if not ctx.visitor:  # a visitor has no row: her message ids are in her session (bot/core.py)
+        await ctx.db.execute(update(MessageRef).where(MessageRef.user_id == ctx.user.id)
+                             .values(delete_at=ctx.now()))
     ctx.session.reset()
     ctx.request_exit()
     return [cover_message()]

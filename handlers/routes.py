@@ -36,3 +36,8 @@ def all_forms() -> list[Form]:
 
 FALLBACK = start.FALLBACK
 EXIT = exit_journey.ROUTE
+
+# What a visitor (no row yet, bot/core.py) may reach: the start screens, help and the exit. The
+# admitting routes write her row first (a staff member redeeming her invite as first message).
+VISITOR_ROUTES = [*start.ROUTES, *help_journey.ROUTES]
+ADMITTING_ROUTES = [route for route in moderation.ROUTES if route.command == "/redeem"]

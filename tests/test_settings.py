@@ -158,7 +158,8 @@ async def test_typing_on_a_settings_screen_changes_nothing(chat: ChatDriver, rt:
 async def test_settings_before_setup_goes_to_the_start(chat: ChatDriver, rt: Runtime) -> None:
     await chat.press("set:vanish:60", must_exist=False)
     assert any(a.startswith("lang:") for a in chat.actions())
-    assert (await me(rt)).vanish_minutes == 1440
+    async with rt.sessionmaker() as db:  # a visitor: nothing stored at all
+        assert (await db.execute(select(User))).first() is None
 
 
 async def test_settings_in_another_language(chat: ChatDriver) -> None:

@@ -445,3 +445,29 @@ async def test_stop_removes_the_sender_from_the_runtime(tg: Tg) -> None:
     await channel.stop()
     assert "telegram" not in rt.senders
     await channel.stop()  # twice is harmless (the app's cleanup calls it again)
+
+
+# -- a visitor (no row until she finishes the start screens: bot/core.py) ------------------------
+async def test_telegram_quick_exit_deletes_a_visitors_messages(tg: Tg) -> None:
+    fake = tg.fake
+    await tg.say("/start")
+    await tg.press("lang:en")
+    await tg.say("hello")  # hers, then the bot's answer below it
+    assert len(fake.messages(CHAT)) >= 3
+    await tg.say("exit")
+    assert [m.text for m in fake.messages(CHAT)] == ["Thanks, talk soon."]
+    assert await _users(tg) == 0
+
+
+async def test_telegram_visitor_refs_move_into_the_table_with_her_row(tg: Tg) -> None:
+    await onboard(tg)
+    refs = await tg.refs()
+    # Her /start and the screen (edited in place since) were kept while she was a visitor.
+    assert len(refs) >= 2
+
+
+async def _users(tg: Tg) -> int:
+    from sqlalchemy import func
+
+    async with tg.rt.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(User)) or 0)

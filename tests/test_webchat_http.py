@@ -69,6 +69,8 @@ async def test_poll_returns_relayed_messages(http_settings: Settings) -> None:
     async with serve(http_settings) as (base, app), aiohttp.ClientSession() as http:
         client = WebChatClient(http, base, secrets.token_hex(16))
         await client.say("/start")
+        for step in ("lang:en", "safe:ok", "region:milan"):  # her row exists once she is set up
+            await client.post({"session": client.session, "action": step})
         runtime = app[RUNTIME]
         user_id = (await runtime.core.handle(
             Inbound(Channel.WEBCHAT, client.session, action="menu"))).user_id

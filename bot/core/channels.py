@@ -117,8 +117,10 @@ class ChannelHost(Protocol):
         ...
 
     async def record_refs(self, channel: str, address: str, user_id: str | None,
-                          refs: Sequence[str]) -> None:
-        """Keep message ids (never text) for quick exit and vanishing chat."""
+                          refs: Sequence[str], *, after_exit: bool = False) -> None:
+        """Keep message ids (never text) for quick exit and vanishing chat. With no user_id
+        (a visitor, no row yet) they are kept in her session; after_exit: the cover message of a
+        quick exit, kept for her next one."""
         ...
 
     async def erase(self, channel: str, address: str, user_id: str | None,

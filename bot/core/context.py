@@ -46,6 +46,9 @@ class Ctx:
     services: Services
     args: tuple[str, ...] = ()
     is_new_user: bool = False
+    # No database row yet: she has not finished the start screens (bot/core.py). ctx.user is
+    # then a transient User; nothing may refer to her id in the database.
+    visitor: bool = False
     outgoing: list[Outgoing] = field(default_factory=list)
     exit_requested: bool = False
     # What the previous screen asked to confirm (`expect_next`); the core hands it to this update

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
@@ -27,12 +28,18 @@ from bot.core.sessions import SessionData, SessionStore
 from bot.core.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
 from bot.core.ui import EXIT_ACTION, MENU_ACTION, cover_message, screen, with_exit
 from db import queries
-from db.models import User
+from db.models import MessageRef, Role, User, new_user_id
 
 log = logging.getLogger(__name__)
 
 EXIT_COMMANDS = frozenset({"/exit", "/quit", "/stop"})
 MAX_ADDRESS_CHARS = 128
+# Message ids kept in a visitor's session for quick exit (the start screens are a few messages;
+# beyond this the oldest go, as Telegram could no longer delete a long chat's first ones anyway).
+VISITOR_REFS_MAX = 100
+# Vanishing chat deletes within Telegram's 48-hour window, with an hour to spare (the same as
+# bot/delivery.py's, which the core does not import: services sit above the core).
+DELETE_WINDOW = timedelta(hours=47)
 
 
 # The exit word of each language, built in so that a catalog mistake can never disable it.
@@ -123,7 +130,9 @@ class Core:
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], store: SessionStore,
                  services: Services, routes: Sequence[Route], fallback: Route,
                  exit_route: Route, deliver: Deliver | None = None,
-                 forms: Sequence[Form] = ()) -> None:
+                 forms: Sequence[Form] = (),
+                 visitor_routes: Collection[Route] | None = None,
+                 admitting_routes: Collection[Route] = ()) -> None:
         self._sessionmaker = sessionmaker
         self._store = store
         self.services = services
@@ -132,6 +141,12 @@ class Core:
         self._exit = exit_route
         self._exit_words = exit_words()
         self._forms = {form.kind: form for form in forms}
+        # A visitor (no row yet) reaches only these (the start screens, help, the exit); the
+        # admitting ones (redeeming a staff invite) write her row first; anything else is
+        # answered by the fallback, which shows her the start screen she is on. None: all.
+        self._visitor_routes = (None if visitor_routes is None
+                                else {id(r) for r in (*visitor_routes, fallback, exit_route)})
+        self._admitting = {id(r) for r in admitting_routes}
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -144,18 +159,43 @@ class Core:
         if not inbound.address or len(inbound.address) > MAX_ADDRESS_CHARS:
             raise ValueError("invalid address")
         key = self.services.vault.lookup_hash(inbound.channel, inbound.address)
-        # One update at a time per person, so her session and screens stay in order.
+        async with self._person(key):
+            return await self._handle_locked(inbound, key)
+
+    @asynccontextmanager
+    async def _person(self, key: str) -> AsyncIterator[None]:
+        """One update at a time per person, so her session and screens stay in order."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
-                return await self._handle_locked(inbound, key)
+                yield
         finally:
             lock, users = self._locks[key]
             if users == 1:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+    async def keep_visitor_refs(self, inbound: Inbound, refs: Sequence[str], *,
+                                after_exit: bool = False) -> None:
+        """The ids of a visitor's messages (hers and the bot's), kept in her session until her
+        row exists, so that quick exit can still delete them (channels that delete call this
+        when an Outcome has no user_id). Nothing is kept for someone who is not a visitor.
+        after_exit: the cover message of a visitor's quick exit, kept in a new visitor session
+        so that her next quick exit deletes it too (a row would have kept it)."""
+        if not refs:
+            return
+        key = self.services.vault.lookup_hash(inbound.channel, inbound.address)
+        async with self._person(key):
+            session = await self._store.load(key)
+            if session.visitor is None and after_exit:
+                session.visitor = {}
+            if session.visitor is None:
+                return
+            kept = [*session.visitor.get("refs", []), *map(str, refs)]
+            session.visitor["refs"] = kept[-VISITOR_REFS_MAX:]
+            await self._store.save(key, session)
 
     async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
         session = await self._store.load(key)
@@ -174,8 +214,9 @@ class Core:
             if self._is_exit(inbound):
                 # The way out must work even when the database does not: end the session and let
                 # the channel erase what it can (queued deletions run once the database is back).
+                refs = list(session.visitor.get("refs", [])) if session.visitor else []
                 await self._store.drop(key)
-                return Outcome(replies=[cover_message()], exit=True)
+                return Outcome(replies=[cover_message()], exit=True, visitor_refs=refs)
             outcome = Outcome(replies=[screen(
                 _("Sorry, something went wrong on our side. Nothing was changed. "
                   "Please try again in a moment."))])
@@ -196,7 +237,7 @@ class Core:
         # than an explicit begin() block.
         async with self._sessionmaker() as db:
             try:
-                user, is_new = await self._load_user(db, inbound, key)
+                user, is_new = await self._load_user(db, inbound, key, session)
             except DBAPIError as exc:
                 if exc.connection_invalidated:
                     raise _StaleConnection() from None
@@ -204,28 +245,85 @@ class Core:
             set_language(user.language)
             ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
                       services=self.services, is_new_user=is_new,
-                      confirming=confirming, forms=self._forms)
+                      confirming=confirming, forms=self._forms,
+                      visitor=session.visitor is not None)
             outcome.replies = await self._dispatch(ctx)
             outcome.exit = ctx.exit_requested
-            outcome.user_id = user.id
             outcome.outgoing = list(ctx.outgoing)
+            if ctx.visitor:
+                if user.onboarded and not ctx.exit_requested:
+                    await self._admit(ctx)
+                else:
+                    self._remember_visitor(ctx, outcome)
+            if not ctx.visitor:
+                outcome.user_id = user.id
             await db.commit()
         return outcome
 
     # -- internals ---------------------------------------------------------------------------------
-    async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str) -> tuple[User, bool]:
+    async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str,
+                         session: SessionData) -> tuple[User, bool]:
         user = (await db.execute(self._user_by_key, {"key": key})).scalar_one_or_none()
         today = self.services.clock().date()
         if user is None:
-            user = User(channel=inbound.channel, lookup_hash=key,
-                        address_enc=self.services.vault.encrypt(inbound.channel, inbound.address),
-                        language=normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE,
-                        last_active_on=today, created_on=today, topics=[])
-            db.add(user)
-            await db.flush()
-            return user, True
+            # First contact costs no write: until she finishes the start screens she is a
+            # visitor, a User that is never added to the database session (so nothing of hers
+            # is flushed), rebuilt on every update from what her session keeps.
+            is_new = session.visitor is None or "id" not in session.visitor
+            if is_new:
+                session.visitor = {
+                    **(session.visitor or {}), "id": new_user_id(),
+                    "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE}
+            return self._visitor_user(inbound, key, session.visitor, today), is_new
+        session.visitor = None  # a row exists (made elsewhere, or she came back): no visitor
         await self._touch(db, user, today)
         return user, False
+
+    @staticmethod
+    def _visitor_user(inbound: Inbound, key: str, visitor: dict[str, object],
+                      today: date) -> User:
+        # Column defaults apply only on INSERT, so every attribute a handler may read is set.
+        return User(id=str(visitor["id"]), channel=inbound.channel, lookup_hash=key,
+                    address_enc=b"", language=str(visitor.get("language") or DEFAULT_LANGUAGE),
+                    region_code=visitor.get("region"), role=Role.PARTICIPANT, org_id=None,
+                    topics=[], discreet=True, quiet_start=None, quiet_end=None,
+                    vanish_minutes=1440, codeword_hash=None, onboarded=False, active=True,
+                    last_active_on=today, created_on=today)
+
+    @staticmethod
+    def _remember_visitor(ctx: Ctx, outcome: Outcome) -> None:
+        """What the start screens chose (language, region) stays in her session, not a row."""
+        visitor = ctx.session.visitor
+        if visitor is None:
+            return
+        if ctx.exit_requested:
+            outcome.visitor_refs = list(visitor.get("refs", []))
+            ctx.session.visitor = None
+            return
+        visitor["language"] = ctx.user.language
+        if ctx.user.region_code:
+            visitor["region"] = ctx.user.region_code
+        else:
+            visitor.pop("region", None)
+
+    async def _admit(self, ctx: Ctx) -> None:
+        """Write the visitor's row (she finished the start screens, or redeems an invite), with
+        the ids of her chat's messages so far, in this update's transaction."""
+        if not ctx.visitor:
+            return
+        user, inbound = ctx.user, ctx.inbound
+        visitor = ctx.session.visitor or {}
+        user.address_enc = self.services.vault.encrypt(inbound.channel, inbound.address)
+        ctx.db.add(user)
+        await ctx.db.flush()
+        refs = [str(r) for r in visitor.get("refs", [])]
+        if refs:
+            now = self.services.clock()
+            delete_at = _delete_at(now, user.vanish_minutes)
+            ctx.db.add_all(MessageRef(user_id=user.id, channel=user.channel, ref=ref,
+                                      sent_at=now, delete_at=delete_at) for ref in refs)
+        ctx.session.visitor = None
+        ctx.visitor = False
 
     async def _touch(self, db: AsyncSession, user: User, today: date) -> None:
         """Keep only the last-active *date*; count her once a month for the impact report."""
@@ -254,6 +352,13 @@ class Core:
         return await self._run(route, args, ctx)
 
     async def _run(self, route: Route, args: tuple[str, ...], ctx: Ctx) -> list[Reply]:
+        if ctx.visitor:
+            if ctx.user.onboarded or id(route) in self._admitting:
+                # She finished the start screens in this update (a deep link runs on), or she
+                # redeems an invite: her row first, so what follows may refer to it.
+                await self._admit(ctx)
+            elif self._visitor_routes is not None and id(route) not in self._visitor_routes:
+                route = self._fallback  # no row, so nothing beyond the start screens yet
         if route.roles is not None and ctx.user.role not in route.roles:
             # Never trust a payload: the role comes from the database row (DESIGN.md 2.8).
             log.info("refused %s for role %s", route.handler.__name__, ctx.user.role)
@@ -315,3 +420,9 @@ class Core:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+
+def _delete_at(now: datetime, vanish_minutes: int) -> datetime | None:
+    """When vanishing chat deletes a message sent now (within Telegram's deletion window)."""
+    if vanish_minutes <= 0:
+        return None
+    return now + min(timedelta(minutes=vanish_minutes), DELETE_WINDOW)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,14 +13,27 @@ from typing import Any, Protocol
 class SessionData:
     state: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # A visitor: someone who has not finished the start screens and so has no database row yet
+    # (bot/core.py). What her row will hold (id, language, region) and the ids of the messages of
+    # her chat, for quick exit, live here until she finishes them. reset() leaves it alone.
+    visitor: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"state": self.state, "data": self.data}, separators=(",", ":"))
+        obj: dict[str, Any] = {"state": self.state, "data": self.data}
+        if self.visitor is not None:
+            obj["visitor"] = self.visitor
+        return json.dumps(obj, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> SessionData:
         obj = json.loads(raw)
-        return cls(state=obj.get("state"), data=dict(obj.get("data") or {}))
+        visitor = obj.get("visitor")
+        return cls(state=obj.get("state"), data=dict(obj.get("data") or {}),
+                   visitor=dict(visitor) if isinstance(visitor, dict) else None)
+
+    @property
+    def empty(self) -> bool:
+        return self.state is None and not self.data and self.visitor is None
 
     def reset(self, state: str | None = None) -> None:
         self.state = state
@@ -33,16 +47,29 @@ class SessionStore(Protocol):
     async def close(self) -> None: ...
 
 
-class MemorySessionStore:
-    """One process: a dict of JSON strings with expiry (JSON so it behaves exactly like Redis)."""
+# Sessions one process keeps at most. A session is a few hundred bytes (bench: memory per
+# session), so this bounds the store near 20 MB whatever a flood of new chats does; the least
+# recently used session goes first (she starts again at the language screen).
+MEMORY_SESSIONS_MAX = 50_000
 
-    def __init__(self, ttl_seconds: int, clock: Any = time.monotonic) -> None:
+
+class MemorySessionStore:
+    """One process: JSON strings with expiry (JSON so it behaves exactly like Redis), at most
+    `max_items` of them, the least recently used dropped first."""
+
+    def __init__(self, ttl_seconds: int, clock: Any = time.monotonic,
+                 max_items: int = MEMORY_SESSIONS_MAX) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
-        self._items: dict[str, tuple[float, str]] = {}
+        self._max = max(1, max_items)
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def _sweep(self, now: float) -> None:
-        for key in [k for k, (exp, _) in self._items.items() if exp <= now]:
+        # The oldest are at the front; stop at the first one still alive.
+        while self._items:
+            key, (expires, _raw) = next(iter(self._items.items()))
+            if expires > now:
+                break
             del self._items[key]
 
     async def load(self, key: str) -> SessionData:
@@ -51,16 +78,19 @@ class MemorySessionStore:
         if item is None or item[0] <= now:
             self._items.pop(key, None)
             return SessionData()
+        self._items.move_to_end(key)
         return SessionData.from_json(item[1])
 
     async def save(self, key: str, session: SessionData) -> None:
-        now = self._clock()
-        if len(self._items) > 10_000:
-            self._sweep(now)
-        if session.state is None and not session.data:
+        if session.empty:
             self._items.pop(key, None)
             return
+        now = self._clock()
         self._items[key] = (now + self._ttl, session.to_json())
+        self._items.move_to_end(key)
+        self._sweep(now)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
 
     async def drop(self, key: str) -> None:
         self._items.pop(key, None)
@@ -87,7 +117,7 @@ class RedisSessionStore:
         return SessionData.from_json(raw) if raw else SessionData()
 
     async def save(self, key: str, session: SessionData) -> None:
-        if session.state is None and not session.data:
+        if session.empty:
             await self._redis.delete(self._prefix + key)
         else:
             await self._redis.set(self._prefix + key, session.to_json(), ex=self._ttl)
@@ -99,7 +129,8 @@ class RedisSessionStore:
         await self._redis.aclose()
 
 
-def make_session_store(redis_url: str, ttl_seconds: int) -> SessionStore:
+def make_session_store(redis_url: str, ttl_seconds: int,
+                       memory_max: int = MEMORY_SESSIONS_MAX) -> SessionStore:
     if redis_url:
         return RedisSessionStore(redis_url, ttl_seconds)
-    return MemorySessionStore(ttl_seconds)
+    return MemorySessionStore(ttl_seconds, max_items=memory_max)

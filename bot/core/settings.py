@@ -64,6 +64,9 @@ class Settings:
     demo_data: str = "auto"
     webchat_enabled: bool = True
     scheduler_enabled: bool = True
+    # How often a worker without the scheduler's leader lock asks for it again (bot/scheduler.py):
+    # the longest the scheduled work waits after the leader died.
+    scheduler_leader_retry_seconds: int = 60
     retention_days: int = 180
     invite_ttl_hours: int = 72
 
@@ -109,6 +112,8 @@ class Settings:
             demo_data=(env.get("DEMO_DATA") or "auto").lower(),
             webchat_enabled=_bool(env.get("WEBCHAT_ENABLED"), True),
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED"), True),
+            scheduler_leader_retry_seconds=max(1, _int(env, "SCHEDULER_LEADER_RETRY_SECONDS",
+                                                       60)),
             retention_days=_int(env, "RETENTION_DAYS", 180),
             invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
         )

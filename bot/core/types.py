@@ -78,5 +78,7 @@ class Outcome:
 
     replies: list[Reply] = field(default_factory=list)
     exit: bool = False
-    user_id: str | None = None
+    user_id: str | None = None  # None for a visitor (no row yet: bot/core.py)
     outgoing: list[Outgoing] = field(default_factory=list)
+    # A visitor's quick exit: the ids of her chat's messages, kept in her session, to delete.
+    visitor_refs: list[str] = field(default_factory=list)

@@ -19,6 +19,7 @@ import logging
 import random
 import re
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -30,8 +31,7 @@ from aiohttp import web
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.request import RequestData
-from telegram.request._requestparameter import RequestParameter
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.channels.telegram.request import AiohttpRequest, make_session
 from bot.channels.telegram.updates import PerChatUpdateProcessor
@@ -75,6 +75,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 T = TypeVar("T")
+
+
+def quiet_raw_call_warning() -> None:
+    """Bot.do_api_request warns when the method also exists as a Bot method ("Please use
+    Bot.send_message"); we call it on purpose for the raw result (TelegramSender._api)."""
+    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'",
+                            category=PTBUserWarning)
 
 
 def quiet_library_loggers() -> None:
@@ -229,9 +236,11 @@ class Pacer:
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:
-    value: Any = getattr(exc, "_retry_after", None)
-    if value is None:
-        value = exc.retry_after
+    # RetryAfter.retry_after is an int today and a timedelta later (PTB 22.2 deprecation, chosen
+    # by the PTB_TIMEDELTA variable); reading it either way is the documented public attribute.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -306,14 +315,14 @@ class TelegramSender:
         return refs
 
     async def _api(self, method: str, params: dict[str, Any]) -> Any:
-        """A Bot API call through the bot's own request object, returning the raw result.
+        """A Bot API call returning the raw result (PTB's public Bot.do_api_request).
 
-        The hot path (sendMessage, editMessageText) skips building PTB objects for the keyboard
-        and for the echoed message: errors still become PTB's exceptions in BaseRequest.post."""
-        bot = self.app.bot
-        data = RequestData([RequestParameter.from_input(key, value)
-                            for key, value in params.items() if value is not None])
-        return await bot.request.post(f"{bot.base_url}/{method}", data)
+        The hot path (sendMessage, editMessageText) skips PTB's objects both ways: the keyboard
+        goes as its ready Bot API JSON, and the echoed message is not parsed into a Message with
+        its keyboard (that was a fifth of the time per update). Errors still become PTB's
+        exceptions (RetryAfter, Forbidden, BadRequest, TimedOut)."""
+        return await self.app.bot.do_api_request(
+            method, api_kwargs={k: v for k, v in params.items() if v is not None})
 
     async def _send(self, chat_id: int, text: str, markup: str | None, reply: Reply,
                     priority: Priority, notification: bool) -> str:
@@ -413,6 +422,7 @@ class TelegramChannel:
 
     async def start(self, host: ChannelHost) -> None:
         quiet_library_loggers()
+        quiet_raw_call_warning()
         self.host = host
         application = self._build()
         self.sender = TelegramSender(application, self._pacer, self._backoff)
@@ -512,18 +522,21 @@ class TelegramChannel:
         except DeliveryFailed as exc:
             log.warning("telegram answer failed (retry=%s)", exc.retry)
         if not outcome.exit:
+            # A visitor has no row yet (user_id None): the host keeps her ids in her session.
             await self.host.record_refs(self.name, inbound.address, outcome.user_id, hers + refs)
 
     async def _quick_exit(self, inbound: Inbound, outcome: Outcome, hers: list[str]) -> None:
         """Delete every tracked message (hers too, this /exit included), then one cover."""
         assert self.sender is not None and self.host is not None
         user_id = outcome.user_id
-        # The host deletes every tracked id and hers through TelegramSender.delete (batches of 100).
-        await self.host.erase(self.name, inbound.address, user_id, hers)
+        # The host deletes every tracked id and hers through TelegramSender.delete (batches of
+        # 100); a visitor's ids came back in the outcome from her session.
+        await self.host.erase(self.name, inbound.address, user_id,
+                              [*outcome.visitor_refs, *hers])
         refs = await self.sender.render(int(inbound.address), outcome.replies[:1],
                                         priority=Priority.ANSWER)
-        # The cover is neutral; tracking it lets vanishing chat remove it later too.
-        await self.host.record_refs(self.name, inbound.address, user_id, refs)
+        # The cover is neutral; tracking it lets vanishing chat (or her next exit) remove it too.
+        await self.host.record_refs(self.name, inbound.address, user_id, refs, after_exit=True)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Only the type: an exception's message or the update can carry what she typed.

@@ -18,8 +18,6 @@ import logging
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -30,8 +28,17 @@ log = logging.getLogger(__name__)
 DEFAULT_POOL_SIZE = 64
 
 
-def _pick(value: ODVInput[float], default: float | None) -> float | None:
-    return default if isinstance(value, DefaultValue) else value
+# What PTB passes for a time-out: a number, None (wait forever), or its "not given" marker
+# (BaseRequest.DEFAULT_NONE and the like, whose class is not public). Anything that is not a
+# number or None therefore means "use this request's own default".
+Timeout = Any
+JSONDict = dict[str, Any]
+
+
+def _pick(value: Timeout, default: float | None) -> float | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    return default
 
 
 def make_session(pool_size: int = DEFAULT_POOL_SIZE) -> aiohttp.ClientSession:
@@ -92,8 +99,8 @@ class AiohttpRequest(BaseRequest):
         except ValueError as exc:
             raise TelegramError("Invalid server response") from exc
 
-    def _timeouts(self, read: ODVInput[float], write: ODVInput[float], connect: ODVInput[float],
-                  pool: ODVInput[float], has_files: bool) -> tuple[aiohttp.ClientTimeout,
+    def _timeouts(self, read: Timeout, write: Timeout, connect: Timeout,
+                  pool: Timeout, has_files: bool) -> tuple[aiohttp.ClientTimeout,
                                                                    float | None, float | None]:
         read_s = _pick(read, self._read)
         write_s = _pick(write, self._media_write if has_files else self._write)
@@ -129,10 +136,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        write_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Timeout = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None or session.closed:
