@@ -1,5 +1,5 @@
 """Logging: levels from LOG_LEVEL, and the libraries that would log request bodies or URLs with a
-token kept quiet at every level the app sets (DESIGN.md 2.1)."""
+token kept quiet at every level the app sets (docs/ARCHITECTURE.md 2.1)."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""Scheduled work lives in the database; APScheduler only triggers it (DESIGN.md section 4).
+"""Scheduled work lives in the database; APScheduler only triggers it (docs/ARCHITECTURE.md section 4).
 Each job reads what is due from the tables, so a restart loses nothing. With PostgreSQL and
 several workers, only the holder of an advisory lock runs the jobs."""
 from __future__ import annotations

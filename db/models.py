@@ -1,5 +1,5 @@
-"""Typed models. What a participant types is never a column here (DESIGN.md 2.1); a user row holds
-only what DESIGN.md 2.2 allows, plus the salted hash of her code word (issue 3)."""
+"""Typed models. What a participant types is never a column here (docs/ARCHITECTURE.md 2.1); a user row holds
+only what docs/ARCHITECTURE.md 2.2 allows, plus the salted hash of her code word (issue 3)."""
 from __future__ import annotations
 
 import secrets
@@ -172,7 +172,7 @@ class OrganisationRegion(Base):
 
 
 class User(Base):
-    """A person using the bot. No names, usernames or phone numbers (DESIGN.md 2.2)."""
+    """A person using the bot. No names, usernames or phone numbers (docs/ARCHITECTURE.md 2.2)."""
 
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_user_id)
@@ -251,7 +251,7 @@ class Meetup(Base):
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     title: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
-    place: Mapped[str] = mapped_column(String(200))  # shown only to those signed up (DESIGN 2.6)
+    place: Mapped[str] = mapped_column(String(200))  # shown only to those signed up (docs/ARCHITECTURE.md 2.6)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer, default=90)
     capacity: Mapped[int] = mapped_column(Integer, default=12)

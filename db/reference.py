@@ -1,5 +1,5 @@
 """Reference data every installation needs: the project's territories and the help contacts
-checked in public sources (../shared/reference/helplines.md). Seeded idempotently: a row that a
+checked in public sources (each row carries its source). Seeded idempotently: a row that a
 coordinator corrected is never overwritten, a missing one is added."""
 from __future__ import annotations
 

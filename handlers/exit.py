@@ -1,4 +1,4 @@
-"""Quick exit (DESIGN.md 2.3): end the session, erase what the platform allows, leave one neutral
+"""Quick exit (docs/ARCHITECTURE.md 2.3): end the session, erase what the platform allows, leave one neutral
 cover message. The channel adapter does the erasing; here we make the deletions due at once, so
 that a crash half-way still ends with them deleted by the scheduler."""
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Peer-group meetups: the upcoming meetups of her region, one meetup's page, sign up, waiting
 list, cancel, her own meetups; reminders the day before and two hours before; sign-ups deleted
 once a meetup is over. The meeting place is shown only to a woman with a confirmed place
-(DESIGN.md 2.6): never in a list, never on the page of someone else."""
+(docs/ARCHITECTURE.md 2.6): never in a list, never on the page of someone else."""
 from __future__ import annotations
 
 import logging
@@ -84,7 +84,7 @@ async def meetup_page(ctx: Ctx, meetup: Meetup, signup: Signup | None,
         parts.append(data_text(meetup.description))
     buttons: list[list[Button]] = []
     if signup is not None and signup.status == SignupStatus.CONFIRMED:
-        # The place, only for her: she has a confirmed place (DESIGN.md 2.6).
+        # The place, only for her: she has a confirmed place (docs/ARCHITECTURE.md 2.6).
         parts.append(_("You have a place."))
         parts.append(_("Where: {place}", place=data_text(meetup.place)))
         buttons.append([Button(_("Cancel my place"), f"ev:cancel:{meetup.id}")])

@@ -1,6 +1,6 @@
 """Step-by-step forms for staff (employers, vacancies, meetups): one field at a time, with
 validation, a way back and a preview. The draft lives only in ctx.session (memory or Redis with a
-TTL, DESIGN.md 2.1); nothing reaches the database before "Publish"."""
+TTL, docs/ARCHITECTURE.md 2.1); nothing reaches the database before "Publish"."""
 from __future__ import annotations
 
 from datetime import date

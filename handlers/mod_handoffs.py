@@ -226,7 +226,7 @@ async def close_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
 
 
 async def _may_ring(ctx: Ctx, user_id: str) -> bool:
-    """False during her quiet hours: the message then arrives without a sound (DESIGN 2.5)."""
+    """False during her quiet hours: the message then arrives without a sound (docs/ARCHITECTURE.md 2.5)."""
     her = await ctx.db.get(User, user_id)
     if her is None:
         return False

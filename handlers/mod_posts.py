@@ -457,7 +457,7 @@ async def _cancel(ctx: Ctx, m: Meetup) -> list[Reply]:
     signed = (await ctx.db.execute(select(User).join(Signup, Signup.user_id == User.id)
                                    .where(Signup.meetup_id == m.id))).scalars()
     for user in signed:
-        # Neutral words: a lock screen may show them (DESIGN.md 2.5); during her quiet hours
+        # Neutral words: a lock screen may show them (docs/ARCHITECTURE.md 2.5); during her quiet hours
         # the message arrives without a sound.
         ctx.send_to(user.id, lambda: [Reply(_("One of your meetups was cancelled. Sorry about "
                                               "that."), buttons=((Button(

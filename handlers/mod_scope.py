@@ -1,5 +1,5 @@
 """Who may act on what: every privileged handler checks the row's organisation against the
-staff member's row in the database (DESIGN.md 2.8), on top of the route's roles."""
+staff member's row in the database (docs/ARCHITECTURE.md 2.8), on top of the route's roles."""
 from __future__ import annotations
 
 from typing import Any

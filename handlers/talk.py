@@ -1,6 +1,6 @@
 """Talk to a caseworker (participant side): a code word kept only as a salted hash, then a
 conversation relayed through the bot under a pseudonym. What she writes goes to the caseworker's
-chat and is forgotten: it is never stored, logged or echoed (DESIGN.md 2.1 and 2.7)."""
+chat and is forgotten: it is never stored, logged or echoed (docs/ARCHITECTURE.md 2.1 and 2.7)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The staff flows over the web chat HTTP protocol (DESIGN.md 5), against the real app."""
+"""The staff flows over the web chat HTTP protocol (docs/ARCHITECTURE.md 5), against the real app."""
 from __future__ import annotations
 
 import secrets

@@ -1,5 +1,5 @@
 """The Telegram channel: the real python-telegram-bot Application, served by the real aiohttp app,
-against a fake Bot API server over real HTTP (DESIGN.md 8)."""
+against a fake Bot API server over real HTTP (docs/ARCHITECTURE.md 8)."""
 from __future__ import annotations
 
 import asyncio

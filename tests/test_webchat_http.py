@@ -1,4 +1,4 @@
-"""The web chat protocol of DESIGN.md section 5, over real HTTP against the real app."""
+"""The web chat protocol of docs/ARCHITECTURE.md section 5, over real HTTP against the real app."""
 from __future__ import annotations
 
 import secrets

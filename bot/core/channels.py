@@ -1,4 +1,4 @@
-"""What a channel is to the rest of the bot (DESIGN.md section 3): two protocols and the
+"""What a channel is to the rest of the bot (docs/ARCHITECTURE.md section 3): two protocols and the
 channel's capabilities. A channel talks to the bot only through `ChannelHost`; the bot talks to a
 channel only through `ChannelAdapter` and its `ChannelSender`. Handlers and services ask a
 channel's `Capabilities`, never its name."""
@@ -70,7 +70,7 @@ class BatchSender(Protocol):
 
 
 class ExitErasure(StrEnum):
-    """What a quick exit can erase on the channel (DESIGN.md 2.3)."""
+    """What a quick exit can erase on the channel (docs/ARCHITECTURE.md 2.3)."""
 
     DELETE_MESSAGES = "delete_messages"  # Telegram: every tracked message, both directions
     RESET_KEYBOARD = "reset_keyboard"  # Viber: no delete API; a blank keyboard and a cover line

@@ -360,7 +360,7 @@ class Core:
             elif self._visitor_routes is not None and id(route) not in self._visitor_routes:
                 route = self._fallback  # no row, so nothing beyond the start screens yet
         if route.roles is not None and ctx.user.role not in route.roles:
-            # Never trust a payload: the role comes from the database row (DESIGN.md 2.8).
+            # Never trust a payload: the role comes from the database row (docs/ARCHITECTURE.md 2.8).
             log.info("refused %s for role %s", route.handler.__name__, ctx.user.role)
             return [screen(_("Sorry, this is not available to you."))]
         ctx.args = args

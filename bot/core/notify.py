@@ -1,4 +1,4 @@
-"""Discreet notifications (DESIGN.md 2.5): a neutral first line, details only on a tap, nothing
+"""Discreet notifications (docs/ARCHITECTURE.md 2.5): a neutral first line, details only on a tap, nothing
 during her quiet hours."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Conversation state (which screen, a draft being filled): in memory or in Redis, with a TTL,
-never on disk (DESIGN.md 2.1). A draft survives nothing but the session."""
+never on disk (docs/ARCHITECTURE.md 2.1). A draft survives nothing but the session."""
 from __future__ import annotations
 
 import json

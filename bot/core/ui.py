@@ -71,7 +71,7 @@ def screen(text: str, *button_rows: Sequence[Button], back: str | None = None,
 
 
 def with_exit(reply: Reply) -> Reply:
-    """Make sure a screen carries the quick exit (DESIGN.md 2.3) and its buttons fit a phone;
+    """Make sure a screen carries the quick exit (docs/ARCHITECTURE.md 2.3) and its buttons fit a phone;
     the core applies this to every last reply."""
     extra = () if reply.has_action(EXIT_ACTION) else ((exit_button(),),)
     fitted = rows(*reply.buttons, *extra)

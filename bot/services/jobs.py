@@ -1,4 +1,4 @@
-"""The scheduled jobs (DESIGN.md section 4). Each is idempotent and reads what is due from the
+"""The scheduled jobs (docs/ARCHITECTURE.md section 4). Each is idempotent and reads what is due from the
 database; APScheduler (bot/scheduler.py) only triggers them."""
 from __future__ import annotations
 

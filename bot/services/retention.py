@@ -1,5 +1,5 @@
 """How long what we keep about a person lives: vanishing chat rescheduling, forget me, and the
-retention purge (DESIGN.md 2.2 and 2.4).
+retention purge (docs/ARCHITECTURE.md 2.2 and 2.4).
 
 Forgetting a person removes every row tied to her. The one exception is short-lived: the ids of
 messages still to delete on her channel (and, to reach that channel, her encrypted address) stay

@@ -1,4 +1,4 @@
-"""Telegram, on python-telegram-bot's Application. A thin adapter (DESIGN.md 3 and 4):
+"""Telegram, on python-telegram-bot's Application. A thin adapter (docs/ARCHITECTURE.md 3 and 4):
 
     Update -> Inbound -> core -> Outcome -> sendMessage / editMessageText / deleteMessages
 

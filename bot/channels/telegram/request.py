@@ -8,7 +8,7 @@ Time-outs follow BaseRequest's contract: `read`, `write`, `connect`, `pool`, eac
 call, None meaning "wait forever". PTB itself adds the long-poll `timeout` to the read time-out of
 getUpdates, so a quiet long poll never looks like a dead connection.
 
-Nothing here logs a request or a response body: both can carry what a woman typed (DESIGN 2.1).
+Nothing here logs a request or a response body: both can carry what a woman typed (docs/ARCHITECTURE.md 2.1).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ await on shutdown). Events of one person are handled one at a time, in arrival o
 Viber has no inline buttons: a keyboard button sends its ActionBody as a text message. Every
 ActionBody starts with ACTION_MARKER, so the core gets `Inbound.action` for a press and
 `Inbound.text` for anything typed; a typed imitation of a payload reaches the core as an action
-and is checked like any forged payload (DESIGN.md 2.8).
+and is checked like any forged payload (docs/ARCHITECTURE.md 2.8).
 
 Quick exit: Viber has no delete API. The cover message goes out with a neutral keyboard that
 replaces the menu (the app always shows the last keyboard it received), and nothing more is said.

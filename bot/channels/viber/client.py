@@ -150,7 +150,7 @@ class ViberClient:
 
     async def set_webhook(self, url: str, event_types: Sequence[str]) -> dict[str, Any]:
         """Register the webhook. Viber calls it back at once and needs a 200 to accept it."""
-        # send_name/send_photo off: we never want her Viber name or picture (DESIGN.md 2.2).
+        # send_name/send_photo off: we never want her Viber name or picture (docs/ARCHITECTURE.md 2.2).
         return await self.call("set_webhook", {"url": url, "event_types": list(event_types),
                                                "send_name": False, "send_photo": False})
 

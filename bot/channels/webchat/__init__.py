@@ -1,4 +1,4 @@
-"""The web chat: the JSON endpoint (DESIGN section 5) and the page it serves."""
+"""The web chat: the JSON endpoint (docs/ARCHITECTURE.md section 5) and the page it serves."""
 from __future__ import annotations
 
 from bot.channels.webchat.adapter import from_settings

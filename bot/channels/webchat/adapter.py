@@ -1,4 +1,4 @@
-"""The web chat (DESIGN.md section 5): a JSON endpoint and a page with no third-party code.
+"""The web chat (docs/ARCHITECTURE.md section 5): a JSON endpoint and a page with no third-party code.
 
 The session id is the page's random secret and the person's address on this channel; the page keeps
 it only in memory. Messages for her that arrive between her requests (a caseworker's answer) wait
