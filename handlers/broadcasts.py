@@ -38,7 +38,6 @@ from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from bot.services.broadcasting import (
     AUDIENCE_ROLES,
-    PAID_CHANNELS,
     Content,
     as_utc,
     count_audience_by_channel,
@@ -513,7 +512,10 @@ async def draft_audience(ctx: Ctx, data: dict[str, Any]) -> dict[str, int]:
 def cost_lines(ctx: Ctx, counts: dict[str, int]) -> list[str]:
     """Before she confirms: how many messages the platforms will bill, and what they cost when
     the price is set (VIBER_PRICE_PER_MESSAGE)."""
-    paid = sum(n for channel, n in counts.items() if channel in PAID_CHANNELS)
+    # The channels say themselves whether the messages the bot starts are billed (Viber's are).
+    channels = ctx.services.channels
+    paid = sum(n for channel, n in counts.items()
+               if channel in channels and channels[channel].paid_bot_initiated)
     if not paid:
         return []
     lines = [ngettext("{count} of them uses Viber: the bot sends {count} Viber message, and "

@@ -143,7 +143,9 @@ async def choose_region(ctx: Ctx) -> list[Reply]:
     ctx.user.region_code = code
     if not ctx.user.onboarded:
         ctx.user.onboarded = True
-        await count_started(ctx.db, ctx.user, ctx.now().date(), at_setup=True)
+        channel = ctx.services.channels.get(ctx.user.channel)
+        await count_started(ctx.db, ctx.user, ctx.now().date(), at_setup=True,
+                            address_lasts=channel is None or channel.addresses_outlive_sessions)
         return await land(ctx)
     ctx.session.reset()
     return [Reply(_("Region changed.")), menu_screen(ctx)]

@@ -78,9 +78,6 @@ CHANNEL_RATES: dict[str, float] = {"telegram": 25.0, "viber": 10.0}
 BATCH_RATES: dict[str, float] = {"viber": 25.0}
 # A rate refusal (Viber's status 12) postpones the rows by this much, without counting a try.
 RATE_POSTPONE = timedelta(minutes=1)
-# Channels whose bot-initiated messages the platform bills (Viber since 2024). Until the
-# channels declare their capabilities themselves, the preview's cost line reads this.
-PAID_CHANNELS = frozenset({"viber"})
 AUDIENCE_ROLES = {"participants": Role.PARTICIPANT, "professionals": Role.PROFESSIONAL}
 RETRY = "retry"  # outcome: not sent, try again later (counts an attempt)
 LATER = "later"  # outcome: not sent because of the platform's pause (counts no attempt)

@@ -12,20 +12,19 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.types import Channel
 from db import queries
 from db.models import User
 
-# Channels where an address lives only as long as one page: a reload is a new person to us.
-PER_PAGE_CHANNELS = frozenset({Channel.WEBCHAT.value})
 
-
-async def count_started(db: AsyncSession, user: User, day: date, *, at_setup: bool) -> None:
+async def count_started(db: AsyncSession, user: User, day: date, *, at_setup: bool,
+                        address_lasts: bool = True) -> None:
     """Count her in "women who started using the bot" if she was not counted yet: at the end of
-    the start screens (at_setup) on a lasting channel, or at her first sign-up or request."""
+    the start screens (at_setup) on a channel whose address outlives a session, or at her first
+    sign-up or request (where an address lives only as long as a page, a reload is a new
+    person to us: the web chat)."""
     if user.counted or not user.onboarded:
         return
-    if at_setup and user.channel in PER_PAGE_CHANNELS:
+    if at_setup and not address_lasts:
         return
     user.counted = True
     await queries.bump(db, "new_users", day=day, region_code=user.region_code or "",

@@ -18,7 +18,7 @@ from sqlalchemy import Column, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.i18n import _
-from bot.core.types import Channel, Outgoing, Reply
+from bot.core.types import Outgoing, Reply
 from bot.services.delivery import DELETE_WINDOW
 from bot.services.host import JobHost
 from bot.services.places import promote_waiting
@@ -177,22 +177,24 @@ async def purge_tombstones(db: AsyncSession, now: datetime) -> int:
 
 # -- retention ---------------------------------------------------------------------------------
 
-def _stale_condition(now: datetime, retention_days: int):  # noqa: ANN202 - a SQL expression
+def _stale_condition(now: datetime, retention_days: int,  # noqa: ANN202 - a SQL expression
+                     short_lived: Sequence[str]):
     today = now.date()
     return and_(
         User.role.not_in(list(STAFF_ROLES)),
         ~User.lookup_hash.startswith(TOMBSTONE_PREFIX),
         or_(User.last_active_on < today - timedelta(days=retention_days),
-            and_(User.channel == Channel.WEBCHAT,
+            and_(User.channel.in_(list(short_lived)),
                  User.last_active_on <= today - timedelta(days=WEBCHAT_INACTIVE_DAYS))))
 
 
-async def purge_inactive(db: AsyncSession, now: datetime, retention_days: int,
+async def purge_inactive(db: AsyncSession, now: datetime, retention_days: int, *,
+                         short_lived: Sequence[str] = (),
                          limit: int | None = None) -> tuple[int, list[Notice]]:
     """Participants (never staff) inactive too long, with everything tied to them. Their
     messages are long past any platform's delete window, so no tombstone is needed."""
     stale = list((await db.execute(
-        select(User).where(_stale_condition(now, retention_days))
+        select(User).where(_stale_condition(now, retention_days, short_lived))
         .limit(limit or PURGE_BATCH))).scalars())
     notices: list[Notice] = []
     for user in stale:
@@ -209,10 +211,15 @@ async def purge_expired_invites(db: AsyncSession, now: datetime) -> int:
 async def run_retention(rt: JobHost) -> int:
     """The daily-ish purge. Idempotent; works in batches so no transaction grows large."""
     now = rt.services.clock()
+    # Channels whose address lives only as long as a session (the web chat's page secret):
+    # a row there is of no use once the page is gone.
+    short_lived = [name for name, caps in rt.services.channels.items()
+                   if not caps.addresses_outlive_sessions]
     total = 0
     while True:
         async with rt.sessionmaker() as db, db.begin():
-            count, notices = await purge_inactive(db, now, rt.settings.retention_days)
+            count, notices = await purge_inactive(db, now, rt.settings.retention_days,
+                                                  short_lived=short_lived)
         await send_notices(rt, notices)
         total += count
         if count < PURGE_BATCH:
