@@ -9,6 +9,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.channels.webchat import WebChat, WebChatSender
+from bot.httpguard import install_log_filter, unexpected_errors
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import Scheduler
 from bot.sessions import SessionStore
@@ -32,7 +33,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                exit_url: str = DEFAULT_EXIT_URL, serving: bool = False) -> web.Application:
     """The app. `serving` is for a long-running server (the CLI's run, the benchmark): it tunes
     the garbage collector once start-up is done, which a test process must not have."""
-    app = web.Application(client_max_size=64 * 1024)
+    install_log_filter()
+    app = web.Application(client_max_size=64 * 1024, middlewares=[unexpected_errors])
     app[SETTINGS] = settings
     webchat = WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)
     app[WEBCHAT] = webchat
