@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from aiohttp import web
+from aiohttp_remotes import XForwardedStrict
 
 from bot.channels.webchat import WebChat, WebChatSender
 from bot.httpguard import install_log_filter, unexpected_errors
@@ -35,6 +36,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     the garbage collector once start-up is done, which a test process must not have."""
     install_log_filter()
     app = web.Application(client_max_size=64 * 1024, middlewares=[unexpected_errors])
+    if settings.trusted_proxies:
+        # Behind the configured reverse proxy, request.remote becomes the client it names in
+        # X-Forwarded-For; a request from anywhere else, or with a forged extra hop, is refused.
+        # (XForwardedStrict.setup() only appends this middleware, but it is a coroutine.)
+        forwarded = XForwardedStrict([list(settings.trusted_proxies)], white_paths=["/healthz"])
+        app.middlewares.append(forwarded.middleware)
     app[SETTINGS] = settings
     webchat = WebChat(WebChatSender(ttl_seconds=settings.session_ttl_seconds), exit_url)
     app[WEBCHAT] = webchat

@@ -13,6 +13,8 @@ from bot.i18n import N_, _, normalise_language, use_language
 log = logging.getLogger(__name__)
 
 AIOHTTP_SERVER_LOGGER = "aiohttp.server"
+# aiohttp-remotes logs the refused forwarded addresses in its arguments.
+REMOTES_LOGGER = "aiohttp_remotes"
 UNEXPECTED = N_("Sorry, something went wrong on our side. Nothing was changed. "
                 "Please try again in a moment.")
 
@@ -62,7 +64,18 @@ class NoClientAddress(logging.Filter):
         return True
 
 
+class NoForwardedAddresses(logging.Filter):
+    """aiohttp-remotes names the refused addresses; keep only what was wrong with the header."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        what = str(record.msg).split("%", 1)[0].strip(" :,")
+        record.msg, record.args = "forwarded headers refused: %s", (what,)
+        return True
+
+
 def install_log_filter() -> None:
-    logger = logging.getLogger(AIOHTTP_SERVER_LOGGER)
-    if not any(isinstance(f, NoClientAddress) for f in logger.filters):
-        logger.addFilter(NoClientAddress())
+    for name, kind in ((AIOHTTP_SERVER_LOGGER, NoClientAddress),
+                       (REMOTES_LOGGER, NoForwardedAddresses)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 import os
 import secrets
@@ -55,6 +56,9 @@ class Settings:
     scheduler_enabled: bool = True
     retention_days: int = 180
     invite_ttl_hours: int = 72
+    # Addresses or networks of the reverse proxy in front of this server (one hop): only from
+    # these is X-Forwarded-For believed, so the web chat can limit per client behind it.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def has_channel_token(self) -> bool:
@@ -96,7 +100,18 @@ class Settings:
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED"), True),
             retention_days=_int(env, "RETENTION_DAYS", 180),
             invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         )
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {value!r} is not an IP address or network") from exc
+    return values
 
 
 def _decode_key(raw: str, source: str) -> bytes:

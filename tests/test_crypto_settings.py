@@ -48,6 +48,15 @@ def test_settings_from_env_and_bad_values(tmp_path: Path) -> None:
         Settings.from_env({"DATA_KEY": "c2hvcnQ="}, load_dotenv=False)
 
 
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    s = Settings.from_env({"DATA_KEY": key, "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/24"},
+                          load_dotenv=False)
+    assert s.trusted_proxies == ("127.0.0.1", "10.0.0.0/24")
+    with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
+        Settings.from_env({"DATA_KEY": key, "TRUSTED_PROXIES": "proxy.local"}, load_dotenv=False)
+
+
 def test_local_key_is_created_once_with_private_permissions(tmp_path: Path) -> None:
     path = tmp_path / "var" / "data.key"
     env = {"DATA_KEY_FILE": str(path)}
