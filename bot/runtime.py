@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.core import Core
 from bot.crypto import AddressVault
 from bot.delivery import ChannelSender, Delivery
+from bot.held import HELD_TTL_SECONDS, HeldMessages
 from bot.i18n import load_all
 from bot.sessions import SessionStore, make_session_store
 from bot.settings import Settings, SettingsError
@@ -62,12 +63,13 @@ async def open_runtime(settings: Settings, *,
     engine = make_engine(settings.database_url, hide_parameters=True)
     if store is None:  # (an empty store is falsy: it has __len__)
         store = make_session_store(settings.redis_url, settings.session_ttl_seconds)
+    held = HeldMessages(make_session_store(settings.redis_url, HELD_TTL_SECONDS))
     try:
         await prepare_database(settings, engine)
         sessionmaker = make_session_factory(engine)
         vault = AddressVault.from_data_key(settings.data_key)
         services = Services(settings=settings, vault=vault,
-                            clock=clock or (lambda: datetime.now(UTC)))
+                            clock=clock or (lambda: datetime.now(UTC)), held=held)
         senders: dict[str, ChannelSender] = {}
         delivery = Delivery(sessionmaker=sessionmaker, vault=vault, senders=senders,
                             clock=services.clock)
@@ -85,4 +87,5 @@ async def open_runtime(settings: Settings, *,
         await core.drain()
     finally:
         await store.close()
+        await held.close()
         await engine.dispose()

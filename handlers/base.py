@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.held import HELD_TTL_SECONDS, HeldMessages
+from bot.sessions import MemorySessionStore
 from bot.types import Inbound, Outgoing, Reply
 from db.models import Role
 
@@ -32,6 +34,9 @@ class Services:
     settings: Settings
     vault: AddressVault
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Words that wait for a tap or for a caseworker: memory or Redis, never the database.
+    held: HeldMessages = field(
+        default_factory=lambda: HeldMessages(MemorySessionStore(HELD_TTL_SECONDS)))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from handlers import (
     forget,
     jobs,
     meetups,
+    messages,
     moderation,
     professionals,
     settings,
@@ -22,7 +23,7 @@ from handlers import (
 from handlers.base import Route
 
 JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professionals,
-            moderation, broadcasts)
+            moderation, broadcasts, messages)
 
 
 def all_routes() -> list[Route]:
