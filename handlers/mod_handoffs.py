@@ -188,6 +188,13 @@ async def take_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
                        region_code=handoff.region_code or "")
     await queries.audit(ctx.db, ctx.user, "handoff_take", "handoff", handoff.id)
     log.info("handoff %s taken", handoff.id)
+    # What she wrote before anyone took it waited in memory for exactly this caseworker.
+    held = await ctx.services.held.take_thread(f"handoff:{handoff.id}", handoff.user_id)
+    if held:
+        pseudonym = handoff.pseudonym
+        ctx.send_to(ctx.user.id, lambda: [Reply(
+            _("Message from {name}:", name=pseudonym) + "\n\n" + "\n\n".join(held),
+            buttons=((Button(_("Open"), f"mod:ho:{handoff.id}"),),))])
     return [await handoff_screen(ctx, handoff, _("You took this request. Only you see it now."))]
 
 
