@@ -204,6 +204,11 @@ class Core:
             outcome.user_id = user.id
             outcome.outgoing = list(ctx.outgoing)
             await db.commit()
+        for step in ctx.after_commit:
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - the update itself is done and committed
+                self._log_failure(exc)
         return outcome
 
     # -- internals ---------------------------------------------------------------------------------

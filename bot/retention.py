@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery import DELETE_WINDOW
 from bot.i18n import _
 from bot.types import Channel, Outgoing, Reply
+from db.engine import checkpoint_wal
 from db.models import (
     STAFF_ROLES,
     AuditEntry,
@@ -225,6 +226,8 @@ async def run_retention(rt: Runtime) -> int:
         tombstones = await purge_tombstones(db, now)
     log.info("retention: %d people, %d invites, %d tombstones removed", total, invites,
              tombstones)
+    if total or tombstones:
+        await checkpoint_wal(rt.engine)
     return total
 
 
@@ -233,7 +236,10 @@ async def run_tombstones(rt: Runtime) -> int:
     now = rt.services.clock()
     await rt.delivery.run_due_deletions(now)
     async with rt.sessionmaker() as db, db.begin():
-        return await purge_tombstones(db, now)
+        removed = await purge_tombstones(db, now)
+    if removed:
+        await checkpoint_wal(rt.engine)
+    return removed
 
 
 async def send_notices(rt: Runtime, notices: Sequence[Notice]) -> None:

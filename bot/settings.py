@@ -12,7 +12,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
-DEFAULT_KEY_FILE = "var/data.key"
+# The generated key lives apart from the database's folder: a copy of var/ (a backup, a stolen
+# disk image of the app's folder) then holds no key to decrypt it. $XDG_CONFIG_HOME is honoured.
+DEFAULT_KEY_FILE = "~/.config/wego-bot/data.key"
+LEGACY_KEY_FILE = "var/data.key"  # where earlier versions put it, beside the database
 
 
 class SettingsError(RuntimeError):
@@ -126,16 +129,29 @@ def _decode_key(raw: str, source: str) -> bytes:
     return key
 
 
+def default_key_file(env: dict[str, str]) -> Path:
+    config_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") \
+        else Path.home() / ".config"
+    return config_home / "wego-bot" / "data.key"
+
+
 def _load_data_key(env: dict[str, str], *, create: bool) -> bytes:
     """DATA_KEY, else the key file; on a first local start, a new key in that file."""
     if env.get("DATA_KEY"):
         return _decode_key(env["DATA_KEY"], "DATA_KEY")
-    path = Path(env.get("DATA_KEY_FILE") or DEFAULT_KEY_FILE)
+    path = Path(env["DATA_KEY_FILE"]).expanduser() if env.get("DATA_KEY_FILE") \
+        else default_key_file(env)
     if path.exists():
         return _decode_key(path.read_text(encoding="ascii"), str(path))
+    legacy = Path(LEGACY_KEY_FILE)
+    if not env.get("DATA_KEY_FILE") and legacy.exists():
+        log.warning("The data key is in %s, beside the database: move it to %s (or set "
+                    "DATA_KEY_FILE), so that a copy of the database folder holds no key",
+                    legacy, path)
+        return _decode_key(legacy.read_text(encoding="ascii"), str(legacy))
     if not create:
         return b""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

@@ -345,6 +345,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=5000")
             # Deleted rows are overwritten, not left in free pages of the file.
             cur.execute("PRAGMA secure_delete=ON")
+            # A checkpoint truncates the WAL to at most this: old frames (with rows erased
+            # since) do not linger in a large -wal file (see checkpoint_wal).
+            cur.execute("PRAGMA journal_size_limit=0")
             cur.close()
 
         return engine
@@ -362,6 +365,19 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # out to be dead on the first statement (bot/core.py), and SQLAlchemy then refreshes the pool.
     kwargs.setdefault("pool_pre_ping", False)
     return create_async_engine(url, **kwargs)
+
+
+async def checkpoint_wal(engine: AsyncEngine) -> None:
+    """SQLite: after an erase, copy the WAL into the database file and truncate it to zero bytes.
+    Until then the WAL keeps the pages as they were before the delete, her row included;
+    secure_delete has already zeroed the deleted cells in the pages that get written back.
+    TRUNCATE waits (busy_timeout) for readers on an older snapshot. Nothing to do elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        busy, _log, _done = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    if busy:
+        log.warning("WAL checkpoint could not finish (a reader was busy); the next one will")
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

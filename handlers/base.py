@@ -53,6 +53,9 @@ class Ctx:
     # What the previous screen asked to confirm (`expect_next`); the core hands it to this update
     # only, so a confirmation counts solely on the very next step, never after other screens.
     confirming: str | None = None
+    # Run by the core once this update's transaction has committed (e.g. the WAL checkpoint
+    # after an erase); a failure there is logged and changes nothing the update did.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Set by the core: run the route of another action in this same update (deep links, redirects).
     goto: Callable[[str], Awaitable[list[Reply]]] | None = None
 
