@@ -15,6 +15,7 @@ from bot.crypto import AddressVault
 from bot.delivery import ChannelSender, Delivery
 from bot.held import HELD_TTL_SECONDS, HeldMessages
 from bot.i18n import load_all
+from bot.keycheck import refuse_weak, verify_data_key
 from bot.sessions import SessionStore, make_session_store
 from bot.settings import Settings, SettingsError
 from db.demo import seed_demo
@@ -43,12 +44,18 @@ class Runtime:
         self.senders[sender.name] = sender
 
 
-async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
-    """Migrate (or refuse to start on an unmigrated database), then the reference data."""
+async def prepare_database(settings: Settings, engine: AsyncEngine, *,
+                           verify_key: bool = True) -> None:
+    """Migrate (or refuse to start on an unmigrated database), refuse a key that does not match
+    the data (bot/keycheck.py), then the reference data."""
+    if verify_key:
+        refuse_weak(settings.data_key)
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     await ensure_migrated(engine)
     async with make_session_factory(engine)() as db, db.begin():
+        if verify_key:
+            await verify_data_key(db, settings.data_key)
         await seed_reference_data(db)
 
 
@@ -58,6 +65,7 @@ async def open_runtime(settings: Settings, *,
                        store: SessionStore | None = None) -> AsyncIterator[Runtime]:
     if not settings.data_key:
         raise SettingsError("DATA_KEY is not set (see .env.example)")
+    refuse_weak(settings.data_key)  # before anything is opened or created
     load_all()
     # hide_parameters: a failing statement's message must never carry what somebody typed.
     engine = make_engine(settings.database_url, hide_parameters=True)

@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.crypto import weak_key_reason
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
@@ -16,6 +18,10 @@ DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
 # disk image of the app's folder) then holds no key to decrypt it. $XDG_CONFIG_HOME is honoured.
 DEFAULT_KEY_FILE = "~/.config/wego-bot/data.key"
 LEGACY_KEY_FILE = "var/data.key"  # where earlier versions put it, beside the database
+
+
+MAKE_KEY = ("python -c 'import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'")
 
 
 class SettingsError(RuntimeError):
@@ -123,9 +129,10 @@ def _decode_key(raw: str, source: str) -> bytes:
     except ValueError as exc:
         raise SettingsError(f"{source} is not base64") from exc
     if len(key) != 32:
-        raise SettingsError(f"{source} must decode to 32 bytes (make one with: "
-                            "python -c 'import secrets,base64;"
-                            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')")
+        raise SettingsError(f"{source} must decode to 32 bytes ({MAKE_KEY})")
+    weak = weak_key_reason(key)
+    if weak:
+        raise SettingsError(f"{source} is not a random key ({weak}); make one with {MAKE_KEY}")
     return key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -308,11 +309,30 @@ class _LazyBeginDbapi(AsyncAdapt_asyncpg_dbapi):
             prepared_statement_name_func=name_func))
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> None:
+    """The SQLite file (and its -wal and -shm, which SQLite creates with the file's own mode)
+    readable by this account only: 0600, in a folder made 0700. Nothing for other databases."""
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    db_file = Path(path)
+    if not db_file.parent.exists():
+        db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not db_file.exists():
+        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (db_file, *(Path(str(db_file) + s) for s in SQLITE_SIDE_FILES)):
+        if candidate.exists() and candidate.stat().st_mode & 0o077:
+            candidate.chmod(0o600)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         # Every session here ends its own transaction (the core's `db.begin()`), so the pool's
         # ROLLBACK on check-in is a wasted round trip through aiosqlite's thread on every update.
         kwargs.setdefault("pool_reset_on_return", None)
@@ -397,6 +417,7 @@ def alembic_config(url: str) -> Any:
 def _upgrade_sync(url: str, revision: str) -> None:
     from alembic import command
 
+    private_sqlite_file(url)  # before Alembic's engine creates the file with the umask's mode
     command.upgrade(alembic_config(url), revision)
 
 
