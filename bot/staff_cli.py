@@ -229,3 +229,69 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     if not written:
         print("No organisations yet: nothing to report.")
     return 0
+
+
+def _help_contact_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["edit"])
+    p.add_argument("id", type=int, help="the help contact's id (shown by the staff screens)")
+    for name in ("number", "hours", "notes", "source"):
+        p.add_argument(f"--{name}")
+    p.add_argument("--checked-on", help="the day you checked the source (YYYY-MM-DD); without "
+                                        "it, 'Last checked' stays as it was")
+    p.add_argument("--active", choices=["yes", "no"])
+
+
+async def edit_help_contact(settings: Settings, contact_id: int, fields: dict[str, object]
+                            ) -> bool:
+    """An admin's direct change of any help line (national ones included), audited as the CLI."""
+    from db.models import AuditEntry, HelpContact
+    from handlers.mod_contact_changes import apply_fields
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            contact = await db.get(HelpContact, contact_id)
+            if contact is None:
+                return False
+            apply_fields(contact, fields)
+            db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=contact.org_id,
+                              action="help_contact_edit_cli", target_type="help_contact",
+                              target_id=str(contact.id)))
+            return True
+    finally:
+        await engine.dispose()
+
+
+@command("help-contact", "change a help line directly (admins: national lines too)",
+         _help_contact_args)
+def help_contact(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.mod_contacts import parse_field
+    from handlers.mod_forms import parse_day
+
+    fields: dict[str, object] = {}
+    for name in ("number", "hours", "notes", "source"):
+        raw = getattr(args, name)
+        if raw is None:
+            continue
+        value, error = parse_field(name, raw) if raw else ("", None)
+        if error:
+            print(f"--{name}: {error}", file=sys.stderr)
+            return 1
+        fields[name] = value
+    if args.checked_on:
+        day = parse_day(args.checked_on)
+        if day is None:
+            print("--checked-on must be a date (YYYY-MM-DD)", file=sys.stderr)
+            return 1
+        fields["checked_on"] = day.isoformat()
+    if args.active:
+        fields["active"] = args.active == "yes"
+    if not fields:
+        print("Nothing to change: give --number, --hours, --notes, --source, --checked-on or "
+              "--active.", file=sys.stderr)
+        return 1
+    if not asyncio.run(edit_help_contact(settings, args.id, fields)):
+        print(f"No help contact with id {args.id}.", file=sys.stderr)
+        return 1
+    print(f"Help contact {args.id} changed.")
+    return 0
