@@ -188,8 +188,9 @@ def import_vacancies_command(args: argparse.Namespace, settings: Settings) -> in
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--quarter", required=True,
+                   help="a completed calendar quarter, like 2026-Q3 (only whole quarters: no "
+                        "hidden count can then be worked out by subtracting two reports)")
     p.add_argument("--out", required=True, type=Path, help="folder for the CSV and PNG files")
     p.add_argument("--org", help="only this organisation (slug)")
 
@@ -209,13 +210,13 @@ async def make_report(settings: Settings, start: date, end: date, out: Path,
 
 @command("report", "write the impact report (CSV and PNG per organisation)", _report_args)
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.mod_forms import parse_day
+    from bot.report import Quarter
 
-    start, end = parse_day(args.start), parse_day(args.end)
-    if start is None or end is None or end < start:
-        print("Give --from and --to as dates (YYYY-MM-DD), --from not after --to.",
-              file=sys.stderr)
+    quarter = Quarter.parse(args.quarter)
+    if quarter is None or quarter.end >= date.today():
+        print("Give --quarter as a completed calendar quarter, like 2026-Q3.", file=sys.stderr)
         return 1
+    start, end = quarter.start, quarter.end
     try:
         written = asyncio.run(make_report(settings, start, end, args.out, args.org))
     except LookupError as exc:

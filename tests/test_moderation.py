@@ -224,7 +224,7 @@ async def test_moderator_cannot_invite_or_revoke(rt: Runtime) -> None:
 
 def staff_payloads(ids: dict[str, object]) -> list[str]:
     e, v, m, h, u = ids["emp"], ids["vac"], ids["mev"], ids["ho"], ids["user"]
-    return ["mod", "mod:ho", f"mod:ho:{h}", "mod:rep", "mod:rep:year",
+    return ["mod", "mod:ho", f"mod:ho:{h}", "mod:rep", "mod:rep:2026q2",
             "emp", "emp:new", f"emp:show:{e}", f"emp:sus:{e}", f"emp:end:{e}", f"emp:act:{e}",
             "vac", "vac:new", f"vac:show:{v}", f"vac:close:{v}", f"vac:ed:{v}",
             f"vac:ef:{v}:title", "mev", "mev:new", f"mev:show:{m}", f"mev:close:{m}",
@@ -276,7 +276,7 @@ async def test_staff_of_another_organisation_reaches_nothing(rt: Runtime) -> Non
     outsider = await staff(rt, "coordinator", other_org, region="catalonia")
     before = await _snapshot(rt)
     for action in staff_payloads(ids):
-        if action in ("mod", "mod:ho", "mod:rep", "mod:rep:year", "emp", "vac", "mev",
+        if action in ("mod", "mod:ho", "mod:rep", "mod:rep:2026q2", "emp", "vac", "mev",
                       "ho:list:0", "team", "emp:new", "vac:new", "mev:new",
                       "team:inv:moderator"):
             continue  # her own organisation's screens
