@@ -25,6 +25,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -38,6 +39,7 @@ from bot.delivery import DeliveryFailed, RecipientGone
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.types import Button, Channel, Inbound, Outcome, Reply, Rows
+from db import queries
 from db.models import User
 from handlers.ui import EXIT_ACTION, exit_button
 
@@ -71,6 +73,7 @@ WEBHOOK_ATTEMPTS = 8
 MAX_ADDRESS_CHARS = 128
 CONTEXT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 SEEN_TOKENS = 2048
+SEEN_TOKEN_KEEP = timedelta(days=7)  # Viber retries for hours at most
 KNOWN_EVENTS = frozenset({"webhook", "conversation_started", "subscribed", "unsubscribed",
                           "message", "delivered", "seen", "failed", "client_status"})
 
@@ -380,7 +383,26 @@ class ViberChannel:
         address = _address(sender.get("id") if isinstance(sender, dict) else None)
         if address is None or self._already_seen(event.get("message_token")):
             return
-        self._spawn(self._process(runtime, address, inbound_from_message(address, event)))
+        self._spawn(self._process_once(runtime, address, event.get("message_token"),
+                                       inbound_from_message(address, event)))
+
+    async def _process_once(self, runtime: Runtime, address: str, token: object,
+                            inbound: Inbound) -> None:
+        """The replay guard also remembers across restarts: a hash of the message token (no
+        user data) in seen_tokens for a week, so a callback Viber repeats after our restart is
+        not handled twice."""
+        async with self._one_at_a_time(address):  # first, so that her messages keep order
+            if isinstance(token, (int, str)) and not isinstance(token, bool):
+                token_hash = hashlib.sha256(f"viber\x00{token}".encode()).hexdigest()
+                async with runtime.sessionmaker() as db:
+                    first = await queries.first_sighting(db, token_hash,
+                                                         runtime.services.clock(),
+                                                         SEEN_TOKEN_KEEP)
+                    await db.commit()
+                if not first:
+                    return
+            outcome = await runtime.core.handle(inbound)
+            await self._answer(runtime, address, outcome)
 
     async def _conversation_started(self, runtime: Runtime, event: dict[str, Any]
                                     ) -> web.Response:
@@ -415,11 +437,6 @@ class ViberChannel:
     async def _handle(self, runtime: Runtime, address: str, inbound: Inbound) -> Outcome:
         async with self._one_at_a_time(address):
             return await runtime.core.handle(inbound)
-
-    async def _process(self, runtime: Runtime, address: str, inbound: Inbound) -> None:
-        async with self._one_at_a_time(address):
-            outcome = await runtime.core.handle(inbound)
-            await self._answer(runtime, address, outcome)
 
     async def _answer(self, runtime: Runtime, address: str, outcome: Outcome) -> None:
         """Replies to what she just sent (inside her own conversation, not bot-initiated)."""

@@ -207,7 +207,7 @@ class WebChat:
             return _error(request, 503, N_("Sorry, the chat is starting. Please try "
                                            "again in a moment."))
         inbound = Inbound(channel=Channel.WEBCHAT, address=session, text=text, action=action,
-                          language_hint=_hint(request))
+                          language_hint=_hint(request), client=request.remote)
         outcome: Outcome = await self.core.handle(inbound)
         if outcome.exit:
             self.sender.forget(session)

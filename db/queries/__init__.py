@@ -1,7 +1,7 @@
 """Query functions shared by the journeys. They flush when they need ids, and never commit."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -105,3 +105,21 @@ async def caseworkers_for(db: AsyncSession, *, org_id: int | None, region_code: 
     else:
         return []
     return list((await db.execute(query)).scalars())
+
+
+async def first_sighting(db: AsyncSession, token_hash: str, now: datetime,
+                         keep: timedelta) -> bool:
+    """Record a webhook message token (its hash); False when it was recorded before and has not
+    expired. The caller commits. Expired ones are swept on the way."""
+    from sqlalchemy import delete
+    from sqlalchemy.exc import IntegrityError
+
+    from db.models import SeenToken
+
+    await db.execute(delete(SeenToken).where(SeenToken.expires_at < now))
+    try:
+        async with db.begin_nested():
+            db.add(SeenToken(token_hash=token_hash, expires_at=now + keep))
+    except IntegrityError:
+        return False
+    return True
