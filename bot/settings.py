@@ -136,6 +136,17 @@ def _decode_key(raw: str, source: str) -> bytes:
     return key
 
 
+def decode_key(raw: str, source: str) -> bytes:
+    """A key given as URL-safe base64 (DATA_KEY, NEW_DATA_KEY, a key file), checked."""
+    return _decode_key(raw, source)
+
+
+def key_file_path(env: dict[str, str]) -> Path:
+    """The key file in use: DATA_KEY_FILE, else the default (not the legacy one)."""
+    return Path(env["DATA_KEY_FILE"]).expanduser() if env.get("DATA_KEY_FILE") \
+        else default_key_file(env)
+
+
 def default_key_file(env: dict[str, str]) -> Path:
     config_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") \
         else Path.home() / ".config"
@@ -146,8 +157,7 @@ def _load_data_key(env: dict[str, str], *, create: bool) -> bytes:
     """DATA_KEY, else the key file; on a first local start, a new key in that file."""
     if env.get("DATA_KEY"):
         return _decode_key(env["DATA_KEY"], "DATA_KEY")
-    path = Path(env["DATA_KEY_FILE"]).expanduser() if env.get("DATA_KEY_FILE") \
-        else default_key_file(env)
+    path = key_file_path(env)
     if path.exists():
         return _decode_key(path.read_text(encoding="ascii"), str(path))
     legacy = Path(LEGACY_KEY_FILE)

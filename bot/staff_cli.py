@@ -296,3 +296,65 @@ def help_contact(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"Help contact {args.id} changed.")
     return 0
+
+
+def _rotate_args(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Re-encrypt every stored address and lookup hash under a new data key. Stop the bot "
+        "first. The new key comes from NEW_DATA_KEY in the environment (never a command-line "
+        "argument, which other users of the machine can see); with a key file and no "
+        "NEW_DATA_KEY, a new key is made in <key file>.new and moved in place at the end. If "
+        "interrupted, run the command again with the same keys: it continues. Afterwards, set "
+        "DATA_KEY to the new key (when it came from NEW_DATA_KEY) and back it up.")
+
+
+@command("rotate-key", "re-encrypt every address under a new data key (resumable)",
+         _rotate_args)
+def rotate_key_command(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+    import os
+    import secrets
+
+    from bot.keyrotation import rotate_key
+    from bot.runtime import prepare_database
+    from bot.settings import SettingsError, decode_key, key_file_path
+
+    env = dict(os.environ)
+    new_file = None
+    if env.get("NEW_DATA_KEY"):
+        new_key = decode_key(env["NEW_DATA_KEY"], "NEW_DATA_KEY")
+    elif env.get("DATA_KEY"):
+        print("DATA_KEY is set in the environment: give the new key as NEW_DATA_KEY.",
+              file=sys.stderr)
+        return 1
+    else:
+        key_file = key_file_path(env)
+        new_file = key_file.with_name(key_file.name + ".new")
+        if not new_file.exists():  # a second run after an interruption reuses it
+            fd = os.open(new_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        new_key = decode_key(new_file.read_text(encoding="ascii"), str(new_file))
+
+    async def go() -> bool:
+        engine, _factory = _open(settings)
+        try:
+            await prepare_database(settings, engine, verify_key=False)
+            return (await rotate_key(engine, settings.data_key, new_key)).finished
+        finally:
+            await engine.dispose()
+
+    try:
+        finished = asyncio.run(go())
+    except SettingsError as exc:
+        print(f"Cannot rotate the key: {exc}", file=sys.stderr)
+        return 1
+    if not finished:
+        print("The rotation did not finish; run the command again.", file=sys.stderr)
+        return 1
+    if new_file is not None:
+        os.replace(new_file, key_file_path(env))
+        print(f"Done. The new key is in {key_file_path(env)}; back it up.")
+    else:
+        print("Done. Set DATA_KEY to the new key (NEW_DATA_KEY) before starting the bot.")
+    return 0

@@ -21,9 +21,10 @@ DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 
 
-async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    env = dict(os.environ, DATABASE_URL=settings.database_url, LOG_LEVEL="WARNING",
-               DATA_KEY=base64.urlsafe_b64encode(settings.data_key).decode())
+async def cli(settings: Settings, *args: str, env: dict[str, str] | None = None
+              ) -> tuple[int, str, str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING",
+           "DATA_KEY": base64.urlsafe_b64encode(settings.data_key).decode(), **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
