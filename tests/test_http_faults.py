@@ -11,8 +11,10 @@ import pytest
 from aiohttp import web
 
 from bot.httpguard import install_log_filter, unexpected_errors
-from bot.sessions import RedisSessionStore
+from bot.runtime import open_runtime
+from bot.sessions import MemorySessionStore, RedisSessionStore, SessionData
 from bot.settings import Settings
+from tests.chat import ChatDriver
 from tests.conftest import free_port, make_settings
 from tests.http import WebChatClient, serve
 
@@ -88,3 +90,38 @@ def test_aiohttp_error_line_keeps_no_address(caplog: pytest.LogCaptureFixture) -
             "Error handling request from %s", "203.0.113.7", exc_info=exc)
     assert "203.0.113.7" not in caplog.text and "body of the request" not in caplog.text
     assert "request failed: ValueError" in caplog.text
+
+
+class FlakyStore(MemorySessionStore):
+    """A session store that is down for its first `failures` calls, then works (Redis restarted)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(ttl_seconds=600)
+        self.failures = failures
+
+    def _maybe_fail(self) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("session store down")
+
+    async def load(self, key: str) -> SessionData:
+        self._maybe_fail()
+        return await super().load(key)
+
+    async def save(self, key: str, session: SessionData) -> None:
+        self._maybe_fail()
+        await super().save(key, session)
+
+
+async def test_a_session_store_briefly_down_then_back(database_url: str, clock,  # noqa: ANN001
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore(failures=2)
+    async with open_runtime(make_settings(database_url), clock=clock, store=store) as rt:
+        chat = ChatDriver(rt.core)
+        for _ in range(2):
+            out = await chat.say("/start")
+            assert "try again" in out.replies[0].text and not out.exit
+        await chat.onboard()  # back: the journey works from the start
+        assert "help" in chat.actions()
+    failures = [r for r in caplog.records if "update failed" in r.getMessage()]
+    assert len(failures) == 2 and all("ConnectionError" in r.getMessage() for r in failures)
