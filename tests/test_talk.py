@@ -398,6 +398,8 @@ async def test_canary(tmp_path: Path, clock, caplog_all: pytest.LogCaptureFixtur
         assert "Yes, that is your code word" in chat.text
         await chat.press("talk:open", must_exist=False)
         hid = int(chat.action_starting("talk:end:").rsplit(":", 1)[1])
+        await chat.say(canary + " before anyone took it")  # held in memory meanwhile
+        await take(rt, hid, cw_addr)
         await chat.say(canary)
         await chat.say(canary + " 🙂 <b>" + canary + "</b>")
         await chat.say(canary * 300)  # too long
