@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-quick lint lock i18n clean
+.PHONY: run test test-security bench bench-quick lint lock i18n clean
 
 # Installs exactly what requirements.lock pins (with hashes), then the package itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -20,7 +20,11 @@ run: $(STAMP)
 
 ## All tests (SQLite always; PostgreSQL, Redis and Chromium where present, and required when CI is set).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not security"
+
+## The slow adversarial suite (docs/THREAT_MODEL.md): hostile input with hypothesis, data at rest.
+test-security: $(STAMP)
+	$(PY) -m pytest -q -m security
 
 $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 from aiohttp import web
+from aiohttp_remotes import XForwardedStrict
 
 from bot.channels import telegram, viber, webchat
 from bot.core.channels import ChannelAdapter
 from bot.core.sessions import SessionStore
 from bot.core.settings import Settings
+from bot.httpguard import install_log_filter, unexpected_errors
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import Scheduler
 
@@ -64,7 +66,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         page_exit = exit_url
         channels = [(lambda s: webchat.from_settings(s, page_exit))
                     if factory is webchat.from_settings else factory for factory in channels]
-    app = web.Application(client_max_size=64 * 1024)
+    install_log_filter()
+    app = web.Application(client_max_size=64 * 1024, middlewares=[unexpected_errors])
+    if settings.trusted_proxies:
+        # Behind the configured reverse proxy, request.remote becomes the client it names in
+        # X-Forwarded-For; a request from anywhere else, or with a forged extra hop, is refused.
+        # (XForwardedStrict.setup() only appends this middleware, but it is a coroutine.)
+        forwarded = XForwardedStrict([list(settings.trusted_proxies)], white_paths=["/healthz"])
+        app.middlewares.append(forwarded.middleware)
     app[SETTINGS] = settings
     adapters = [adapter for factory in channels if (adapter := factory(settings)) is not None]
     app[ADAPTERS] = {adapter.name: adapter for adapter in adapters}

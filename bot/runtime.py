@@ -2,11 +2,12 @@
 CLI, the tests). Nothing here is built at import time."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,14 +18,17 @@ from bot.core.channels import Capabilities, ChannelSender
 from bot.core.context import Services
 from bot.core.core import Core
 from bot.core.crypto import AddressVault
+from bot.core.held import HELD_TTL_SECONDS, HeldMessages
 from bot.core.i18n import load_all
 from bot.core.sessions import SessionStore, make_session_store
 from bot.core.settings import Settings, SettingsError
 from bot.core.types import Channel, Inbound, Outcome, Reply
 from bot.demo import seed_demo
+from bot.keycheck import refuse_weak, verify_data_key
 from bot.services.alerts import tell_coordinators
 from bot.services.delivery import Delivery, RefRecorder
 from bot.services.users import set_active_by_address
+from db import queries
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
 from handlers.routes import ADMITTING_ROUTES, EXIT, FALLBACK, VISITOR_ROUTES, all_forms, all_routes
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # What each channel can do, known even for channels not switched on here (a purge or a report
 # may meet rows of any channel).
+SEEN_TOKEN_KEEP = timedelta(days=7)  # platforms repeat a callback for hours at most
 KNOWN_CHANNELS: dict[str, Capabilities] = {
     Channel.WEBCHAT.value: WEBCHAT, Channel.TELEGRAM.value: TELEGRAM, Channel.VIBER.value: VIBER}
 
@@ -85,6 +90,12 @@ class Runtime:
         if changed:
             log.info("%s user marked %s", channel, "active" if active else "inactive")
 
+    async def first_sighting(self, channel: str, delivery_id: str) -> bool:
+        token_hash = hashlib.sha256(f"{channel}\x00{delivery_id}".encode()).hexdigest()
+        async with self.sessionmaker() as db, db.begin():
+            return await queries.first_sighting(db, token_hash, self.services.clock(),
+                                                SEEN_TOKEN_KEEP)
+
     def welcome(self, inbound: Inbound) -> Reply:
         return first_screen(self.services, inbound)
 
@@ -106,12 +117,18 @@ class Runtime:
             del self.senders[sender.name]
 
 
-async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
-    """Migrate (or refuse to start on an unmigrated database), then the reference data."""
+async def prepare_database(settings: Settings, engine: AsyncEngine, *,
+                           verify_key: bool = True) -> None:
+    """Migrate (or refuse to start on an unmigrated database), refuse a key that does not match
+    the data (bot/keycheck.py), then the reference data."""
+    if verify_key:
+        refuse_weak(settings.data_key)
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     await ensure_migrated(engine)
     async with make_session_factory(engine)() as db, db.begin():
+        if verify_key:
+            await verify_data_key(db, settings.data_key)
         await seed_reference_data(db)
 
 
@@ -121,18 +138,20 @@ async def open_runtime(settings: Settings, *,
                        store: SessionStore | None = None) -> AsyncIterator[Runtime]:
     if not settings.data_key:
         raise SettingsError("DATA_KEY is not set (see .env.example)")
+    refuse_weak(settings.data_key)  # before anything is opened or created
     load_all()
     # hide_parameters: a failing statement's message must never carry what somebody typed.
     engine = make_engine(settings.database_url, hide_parameters=True)
     if store is None:  # (an empty store is falsy: it has __len__)
         store = make_session_store(settings.redis_url, settings.session_ttl_seconds)
+    held = HeldMessages(make_session_store(settings.redis_url, HELD_TTL_SECONDS))
     try:
         await prepare_database(settings, engine)
         sessionmaker = make_session_factory(engine)
         vault = AddressVault.from_data_key(settings.data_key)
         services = Services(settings=settings, vault=vault,
                             clock=clock or (lambda: datetime.now(UTC)),
-                            channels=dict(KNOWN_CHANNELS))
+                            channels=dict(KNOWN_CHANNELS), held=held)
         senders: dict[str, ChannelSender] = {}
         delivery = Delivery(sessionmaker=sessionmaker, vault=vault, senders=senders,
                             clock=services.clock)
@@ -153,4 +172,5 @@ async def open_runtime(settings: Settings, *,
         await refs.close()
     finally:
         await store.close()
+        await held.close()
         await engine.dispose()

@@ -189,8 +189,9 @@ def import_vacancies_command(args: argparse.Namespace, settings: Settings) -> in
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--quarter", required=True,
+                   help="a completed calendar quarter, like 2026-Q3 (only whole quarters: no "
+                        "hidden count can then be worked out by subtracting two reports)")
     p.add_argument("--out", required=True, type=Path, help="folder for the CSV and PNG files")
     p.add_argument("--org", help="only this organisation (slug)")
     p.add_argument("--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES,
@@ -212,13 +213,13 @@ async def make_report(settings: Settings, start: date, end: date, out: Path,
 
 @command("report", "write the impact report (CSV and PNG per organisation)", _report_args)
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.mod_forms import parse_day
+    from bot.services.report import Quarter
 
-    start, end = parse_day(args.start), parse_day(args.end)
-    if start is None or end is None or end < start:
-        print("Give --from and --to as dates (YYYY-MM-DD), --from not after --to.",
-              file=sys.stderr)
+    quarter = Quarter.parse(args.quarter)
+    if quarter is None or quarter.end >= date.today():
+        print("Give --quarter as a completed calendar quarter, like 2026-Q3.", file=sys.stderr)
         return 1
+    start, end = quarter.start, quarter.end
     try:
         written = asyncio.run(make_report(settings, start, end, args.out, args.org,
                                           args.lang))
@@ -232,4 +233,132 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         print(path)
     if not written:
         print("No organisations yet: nothing to report.")
+    return 0
+
+
+def _help_contact_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["edit"])
+    p.add_argument("id", type=int, help="the help contact's id (shown by the staff screens)")
+    for name in ("number", "hours", "notes", "source"):
+        p.add_argument(f"--{name}")
+    p.add_argument("--checked-on", help="the day you checked the source (YYYY-MM-DD); without "
+                                        "it, 'Last checked' stays as it was")
+    p.add_argument("--active", choices=["yes", "no"])
+
+
+async def edit_help_contact(settings: Settings, contact_id: int, fields: dict[str, object]
+                            ) -> bool:
+    """An admin's direct change of any help line (national ones included), audited as the CLI."""
+    from db.models import AuditEntry, HelpContact
+    from handlers.mod_contact_changes import apply_fields
+
+    engine, factory = await _prepared(settings)
+    try:
+        async with factory() as db, db.begin():
+            contact = await db.get(HelpContact, contact_id)
+            if contact is None:
+                return False
+            apply_fields(contact, fields)
+            db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=contact.org_id,
+                              action="help_contact_edit_cli", target_type="help_contact",
+                              target_id=str(contact.id)))
+            return True
+    finally:
+        await engine.dispose()
+
+
+@command("help-contact", "change a help line directly (admins: national lines too)",
+         _help_contact_args)
+def help_contact(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.mod_contacts import parse_field
+    from handlers.mod_forms import parse_day
+
+    fields: dict[str, object] = {}
+    for name in ("number", "hours", "notes", "source"):
+        raw = getattr(args, name)
+        if raw is None:
+            continue
+        value, error = parse_field(name, raw) if raw else ("", None)
+        if error:
+            print(f"--{name}: {error}", file=sys.stderr)
+            return 1
+        fields[name] = value
+    if args.checked_on:
+        day = parse_day(args.checked_on)
+        if day is None:
+            print("--checked-on must be a date (YYYY-MM-DD)", file=sys.stderr)
+            return 1
+        fields["checked_on"] = day.isoformat()
+    if args.active:
+        fields["active"] = args.active == "yes"
+    if not fields:
+        print("Nothing to change: give --number, --hours, --notes, --source, --checked-on or "
+              "--active.", file=sys.stderr)
+        return 1
+    if not asyncio.run(edit_help_contact(settings, args.id, fields)):
+        print(f"No help contact with id {args.id}.", file=sys.stderr)
+        return 1
+    print(f"Help contact {args.id} changed.")
+    return 0
+
+
+def _rotate_args(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Re-encrypt every stored address and lookup hash under a new data key. Stop the bot "
+        "first. The new key comes from NEW_DATA_KEY in the environment (never a command-line "
+        "argument, which other users of the machine can see); with a key file and no "
+        "NEW_DATA_KEY, a new key is made in <key file>.new and moved in place at the end. If "
+        "interrupted, run the command again with the same keys: it continues. Afterwards, set "
+        "DATA_KEY to the new key (when it came from NEW_DATA_KEY) and back it up.")
+
+
+@command("rotate-key", "re-encrypt every address under a new data key (resumable)",
+         _rotate_args)
+def rotate_key_command(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+    import os
+    import secrets
+
+    from bot.core.settings import SettingsError, decode_key, key_file_path
+    from bot.keyrotation import rotate_key
+    from bot.runtime import prepare_database
+
+    env = dict(os.environ)
+    new_file = None
+    if env.get("NEW_DATA_KEY"):
+        new_key = decode_key(env["NEW_DATA_KEY"], "NEW_DATA_KEY")
+    elif env.get("DATA_KEY"):
+        print("DATA_KEY is set in the environment: give the new key as NEW_DATA_KEY.",
+              file=sys.stderr)
+        return 1
+    else:
+        key_file = key_file_path(env)
+        new_file = key_file.with_name(key_file.name + ".new")
+        if not new_file.exists():  # a second run after an interruption reuses it
+            fd = os.open(new_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        new_key = decode_key(new_file.read_text(encoding="ascii"), str(new_file))
+
+    async def go() -> bool:
+        engine, _factory = _open(settings)
+        try:
+            await prepare_database(settings, engine, verify_key=False)
+            return (await rotate_key(engine, settings.data_key, new_key)).finished
+        finally:
+            await engine.dispose()
+
+    try:
+        finished = asyncio.run(go())
+    except SettingsError as exc:
+        print(f"Cannot rotate the key: {exc}", file=sys.stderr)
+        return 1
+    if not finished:
+        print("The rotation did not finish; run the command again.", file=sys.stderr)
+        return 1
+    if new_file is not None:
+        os.replace(new_file, key_file_path(env))
+        print(f"Done. The new key is in {key_file_path(env)}; back it up.")
+    else:
+        print("Done. Set DATA_KEY to the new key (NEW_DATA_KEY) before starting the bot.")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,38 @@ def _sqlite_engine(url: str, kwargs: dict[str, Any]) -> AsyncEngine:
         cur.execute("PRAGMA busy_timeout=5000")
         # Deleted rows are overwritten, not left in free pages of the file.
         cur.execute("PRAGMA secure_delete=ON")
+        # A checkpoint truncates the WAL to at most this: old frames (with rows erased since)
+        # do not linger in a large -wal file (see checkpoint_wal).
+        cur.execute("PRAGMA journal_size_limit=0")
         cur.close()
 
     return engine
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> None:
+    """The SQLite file (and its -wal and -shm, which SQLite creates with the file's own mode)
+    readable by this account only: 0600, in a folder made 0700. Nothing for other databases."""
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    db_file = Path(path)
+    if not db_file.parent.exists():
+        db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not db_file.exists():
+        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (db_file, *(Path(str(db_file) + s) for s in SQLITE_SIDE_FILES)):
+        if candidate.exists() and candidate.stat().st_mode & 0o077:
+            candidate.chmod(0o600)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         return _sqlite_engine(url, kwargs)
     kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
     kwargs.setdefault("max_overflow", 0)
@@ -89,6 +115,19 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # out to be dead on the first statement (bot/core.py), and SQLAlchemy then refreshes the pool.
     kwargs.setdefault("pool_pre_ping", False)
     return create_async_engine(url, **kwargs)
+
+
+async def checkpoint_wal(engine: AsyncEngine) -> None:
+    """SQLite: after an erase, copy the WAL into the database file and truncate it to zero bytes.
+    Until then the WAL keeps the pages as they were before the delete, her row included;
+    secure_delete has already zeroed the deleted cells in the pages that get written back.
+    TRUNCATE waits (busy_timeout) for readers on an older snapshot. Nothing to do elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        busy, _log, _done = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    if busy:
+        log.warning("WAL checkpoint could not finish (a reader was busy); the next one will")
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -108,6 +147,7 @@ def alembic_config(url: str) -> Any:
 def _upgrade_sync(url: str, revision: str) -> None:
     from alembic import command
 
+    private_sqlite_file(url)  # before Alembic's engine creates the file with the umask's mode
     command.upgrade(alembic_config(url), revision)
 
 

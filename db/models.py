@@ -403,3 +403,49 @@ class ImpactCount(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("day", "org_id", "region_code", "metric"),)
+
+
+class KeyCheck(Base):
+    """A check value of the data key (an HMAC of a fixed label under a key derived from it): a
+    start with another key, or a lost one replaced by a new one, is refused instead of silently
+    making every stored address unreadable. `pending` is the new key's value while a key
+    rotation is under way (python -m bot rotate-key)."""
+
+    __tablename__ = "key_checks"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+    pending: Mapped[str | None] = mapped_column(String(64))
+
+
+class SeenToken(Base):
+    """A webhook message token already handled (the Viber replay guard), kept as a hash until it
+    expires so that the guard survives a restart. No user data."""
+
+    __tablename__ = "seen_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChangeStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class HelpContactChange(Base):
+    """A proposed change to a national help line (a row of no organisation): it reaches every
+    woman of the country, so a coordinator of ANOTHER organisation serving that country must
+    approve it before it applies (handlers/mod_contacts.py). The proposal holds only staff text."""
+
+    __tablename__ = "help_contact_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("help_contacts.id", ondelete="CASCADE"))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    proposed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default=ChangeStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_help_contact_changes_status", "status"),)

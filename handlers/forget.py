@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.core.context import Ctx, Route
 from bot.core.i18n import _
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from bot.services.retention import erase_user
+from db.engine import checkpoint_wal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ def confirm_screen(ctx: Ctx) -> Reply:
 
 async def erase_me(ctx: Ctx) -> list[Reply]:
     notices = await erase_user(ctx.db, ctx.user, ctx.now(), keep_refs_to_delete=True)
+    engine = ctx.db.bind
+    if isinstance(engine, AsyncEngine):
+        # Once committed: out of the SQLite WAL too, not only out of the tables.
+        ctx.after_commit.append(lambda: checkpoint_wal(engine))
     for notice in notices:
         ctx.send_to(notice.user_id, notice.build, notification=notice.notification)
     log.info("a person asked to be forgotten; %d notices", len(notices))

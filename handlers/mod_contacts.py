@@ -1,7 +1,9 @@
 """Help contacts for coordinators (prefix "hc"): the lines and local centres participants of her
 regions see, add a local centre, correct a number / hours / note / source, deactivate and
-reactivate. NGO partners keep the facts right without a release (reference/helplines.md): every
-change sets the last-checked date and writes the audit log. Drafts live only in ctx.session."""
+reactivate. NGO partners keep the facts right without a release: every change writes the audit
+log, "Last checked" moves only when the editor says she checked the source, and a national line
+changes only with a second coordinator (handlers/mod_contact_changes.py). Drafts live only in
+ctx.session."""
 from __future__ import annotations
 
 import re
@@ -22,6 +24,14 @@ from db import queries
 from db.models import COORDINATOR_ROLES, HelpContact, Region, Role, User
 from db.reference import COUNTRY_NAMES, REGION_NAMES
 from handlers.help import contact_block
+from handlers.mod_contact_changes import ROUTES as CHANGE_ROUTES
+from handlers.mod_contact_changes import (
+    apply_fields,
+    is_national,
+    needs_second_coordinator,
+    propose,
+    reviewable,
+)
 from handlers.mod_forms import Field, parse_value, show_value
 from handlers.mod_scope import PAGE, no_org, not_found, org_region_codes
 
@@ -183,8 +193,12 @@ async def list_contacts(ctx: Ctx, page: int) -> list[Reply]:
         else:
             entry.append(_("Kept by another organisation."))
         lines.append("\n".join(entry))
+    waiting = len(await reviewable(ctx))
+    review = [[Button(_("Changes to approve ({count})", count=waiting), "hc:rv")]] \
+        if waiting else []
     return [screen("\n\n".join(lines), *rows, pager("hc:list", page, (page + 1) * PAGE < total),
-                   [Button(_("Add a local centre"), "hc:new")], back="mod", menu=False)]
+                   [Button(_("Add a local centre"), "hc:new")], *review, back="mod",
+                   menu=False)]
 
 
 # -- the new-centre draft (session only) ---------------------------------------------------------
@@ -327,8 +341,36 @@ async def ask_edit(ctx: Ctx, contact: HelpContact, key: str, error: str | None =
 
 
 async def apply_edit(ctx: Ctx, contact: HelpContact, key: str, value: str) -> list[Reply]:
-    setattr(contact, key, value)
-    contact.checked_on = await local_today(ctx, contact)
+    """The value is valid: ask whether she checked it against the source before saving, so that
+    "Last checked" moves only when somebody did check (the draft stays in the session)."""
+    if key == "source" and not value and is_national(contact):
+        return [await ask_edit(ctx, contact, key, _("A national line keeps its source, so that "
+                                                    "women and coordinators can check it."))]
+    ctx.session.reset()
+    ctx.session.data.update({"hc": "src", "id": contact.id, "field": key, "value": value})
+    return [screen(_("Did you check this against the source today?") + "\n\n"
+                   + _("Source: {source}", source=data_text(contact.source) or "—"),
+                   [Button(_("Yes, I checked the source today"), f"hc:src:{contact.id}:yes")],
+                   [Button(_("No, I did not check the source"), f"hc:src:{contact.id}:no")],
+                   back=f"hc:show:{contact.id}", menu=False)]
+
+
+async def save_value(ctx: Ctx) -> list[Reply]:
+    """hc:src:<id>:yes|no — save the corrected value (a national line: propose it)."""
+    data = ctx.session.data
+    contact = await load_editable(ctx, ctx.arg_int(1))
+    answer = ctx.args[2] if len(ctx.args) == 3 else ""
+    if contact is None or data.get("hc") != "src" or data.get("id") != contact.id \
+            or data.get("field") not in EDITABLE or answer not in ("yes", "no"):
+        ctx.session.reset()
+        return [not_found()]
+    key, value = str(data["field"]), str(data.get("value") or "")
+    fields: dict[str, Any] = {key: value}
+    if answer == "yes":
+        fields["checked_on"] = (await local_today(ctx, contact)).isoformat()
+    if needs_second_coordinator(ctx.user, contact):
+        return await propose(ctx, contact, fields)
+    apply_fields(contact, fields)
     await queries.audit(ctx.db, ctx.user, f"help_contact_edit_{key}", "help_contact", contact.id)
     ctx.session.reset()
     return [Reply(_("Saved. Participants see the change now.")), contact_screen(contact)]
@@ -378,6 +420,9 @@ async def change_contact(ctx: Ctx, verb: str) -> list[Reply]:
         return [await ask_edit(ctx, contact, key)]
     if verb == "clr" and key in EDITABLE and not FIELDS[key].required:
         return await apply_edit(ctx, contact, key, "")
+    if verb == "chk" and len(ctx.args) == 2 and needs_second_coordinator(ctx.user, contact):
+        return await propose(ctx, contact,
+                             {"checked_on": (await local_today(ctx, contact)).isoformat()})
     if verb == "chk" and len(ctx.args) == 2:
         contact.checked_on = await local_today(ctx, contact)
         await queries.audit(ctx.db, ctx.user, "help_contact_checked", "help_contact", contact.id)
@@ -386,6 +431,8 @@ async def change_contact(ctx: Ctx, verb: str) -> list[Reply]:
         active, action, done = _TOGGLES[verb]
         if contact.active == active:
             return [Reply(_("Nothing to change: it is already so.")), contact_screen(contact)]
+        if needs_second_coordinator(ctx.user, contact):
+            return await propose(ctx, contact, {"active": active})
         contact.active = active
         await queries.audit(ctx.db, ctx.user, action, "help_contact", contact.id)
         return [Reply(_(done)), contact_screen(contact)]
@@ -413,5 +460,7 @@ async def manage_contacts(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(manage_contacts, prefix="hc", roles=COORDINATOR_ROLES),
+    Route(save_value, prefix="hc", verb="src", roles=COORDINATOR_ROLES),
+    *CHANGE_ROUTES,
     Route(contact_input, state=ContactState.INPUT, roles=COORDINATOR_ROLES),
 ]

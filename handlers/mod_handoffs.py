@@ -12,7 +12,7 @@ from sqlalchemy import and_, false, or_, select, update
 
 from bot.core.context import Ctx, Route
 from bot.core.i18n import _, data_text, format_clock, format_when
-from bot.core.notify import in_quiet_hours
+from bot.core.notify import in_quiet_hours, neutral_notice
 from bot.core.types import Button, Reply
 from bot.core.ui import pager, screen
 from db import queries
@@ -188,6 +188,13 @@ async def take_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
                        region_code=handoff.region_code or "")
     await queries.audit(ctx.db, ctx.user, "handoff_take", "handoff", handoff.id)
     log.info("handoff %s taken", handoff.id)
+    # What she wrote before anyone took it waited in memory for exactly this caseworker.
+    held = await ctx.services.held.take_thread(f"handoff:{handoff.id}", handoff.user_id)
+    if held:
+        pseudonym = handoff.pseudonym
+        ctx.send_to(ctx.user.id, lambda: [Reply(
+            _("Message from {name}:", name=pseudonym) + "\n\n" + "\n\n".join(held),
+            buttons=((Button(_("Open"), f"mod:ho:{handoff.id}"),),))])
     return [await handoff_screen(ctx, handoff, _("You took this request. Only you see it now."))]
 
 
@@ -218,10 +225,13 @@ async def close_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
                                      _("That is not possible for this request now."))]
     await ctx.db.refresh(handoff)
     await queries.audit(ctx.db, ctx.user, "handoff_close", "handoff", handoff.id)
-    ctx.send_to(handoff.user_id, lambda: [Reply(
-        _("Your conversation with the caseworker has ended. You can ask for contact again at "
-          "any time from the menu."), buttons=((Button(_("Main menu"), "menu"),),))],
-        notification=await _may_ring(ctx, handoff.user_id))
+    her = await ctx.db.get(User, handoff.user_id)
+    if her is not None and her.discreet:
+        ctx.send_to(handoff.user_id, lambda: [neutral_notice("msg:ended")],
+                    notification=await _may_ring(ctx, handoff.user_id))
+    else:
+        ctx.send_to(handoff.user_id, lambda: [ended_notice()],
+                    notification=await _may_ring(ctx, handoff.user_id))
     return [await handoff_screen(ctx, handoff, _("The request is closed. She was told neutrally."))]
 
 
@@ -275,8 +285,15 @@ async def relay_to_her(ctx: Ctx) -> list[Reply]:
         ctx.session.reset()
         return [await handoff_screen(ctx, handoff, _("She cannot receive messages any more. "
                                                      "Your message was not sent."))]
-    ctx.send_to(handoff.user_id, relay_builder(handoff.id, text, discreet=her.discreet),
-                notification=await _may_ring(ctx, her.id))
+    if her.discreet:
+        # The lock screen shows the neutral line alone; the words wait in memory (or Redis),
+        # never in the database, until she presses "Show" (handlers/messages.py).
+        token = await ctx.services.held.hold_for(her.id, text, handoff.id)
+        ctx.send_to(handoff.user_id, lambda: [neutral_notice(f"msg:show:{token}")],
+                    notification=await _may_ring(ctx, her.id))
+    else:
+        ctx.send_to(handoff.user_id, relay_builder(handoff.id, text),
+                    notification=await _may_ring(ctx, her.id))
     handoff.updated_at = ctx.now()
     late = await outside_safe_hours(ctx, handoff)
     note = _("Sent to {name}.", name=handoff.pseudonym)
@@ -288,14 +305,24 @@ async def relay_to_her(ctx: Ctx) -> list[Reply]:
                    replace=False)]
 
 
-def relay_builder(handoff_id: int, text: str, *, discreet: bool):  # noqa: ANN201
+def ended_notice() -> Reply:
+    return Reply(_("Your conversation with the caseworker has ended. You can ask for contact "
+                   "again at any time from the menu."),
+                 buttons=((Button(_("Main menu"), "menu"),),))
+
+
+def caseworker_words(handoff_id: int, texts: list[str]) -> Reply:
+    """What she sees of a caseworker's answer: never on a lock screen when she chose discreet
+    notifications (then only behind "Show")."""
+    return Reply(_("A caseworker wrote to you:") + "\n\n" + "\n\n".join(texts),
+                 buttons=((Button(_("Reply"), f"talk:chat:{handoff_id}"),),))
+
+
+def relay_builder(handoff_id: int, text: str):  # noqa: ANN201
     """The caseworker's words live only in this closure, until her chat has them. Built later
     in HER language."""
     def build() -> list[Reply]:
-        # With discreet notifications the first line, which a lock screen shows, is neutral.
-        head = _("You have a new message.") if discreet else _("A caseworker wrote to you:")
-        return [Reply(head + "\n\n" + text,
-                      buttons=((Button(_("Reply"), f"talk:chat:{handoff_id}"),),))]
+        return [caseworker_words(handoff_id, [text])]
 
     return build
 

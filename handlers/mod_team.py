@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Ctx, Route
 from bot.core.i18n import N_, _, format_day, format_when
+from bot.core.sessions import SessionData
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
@@ -64,6 +65,35 @@ async def create_invite(db: AsyncSession, *, role: str, org_id: int | None, now:
 
 # -- /redeem ------------------------------------------------------------------------------------
 
+# A new web chat session is a new person: per person alone, each page reload gave five more
+# tries. So also per client (the web chat's connecting address: a count in the session store
+# under a keyed hash of it, never the address) and for everybody together per hour.
+MAX_FAILED_PER_CLIENT = 10
+MAX_FAILED_PER_HOUR = 30
+
+
+def _client_key(ctx: Ctx) -> str | None:
+    client = ctx.inbound.client
+    if not client:
+        return None  # Telegram and Viber: the person is the client (her channel address)
+    return "redeem-client:" + ctx.services.vault.lookup_hash("client", client)
+
+
+async def _client_failures(ctx: Ctx) -> int:
+    key = _client_key(ctx)
+    if key is None:
+        return 0
+    held = await ctx.services.held.store.load(key)
+    count = held.data.get("failed")
+    return count if isinstance(count, int) else 0
+
+
+async def _failed_overall(ctx: Ctx) -> int:
+    since = ctx.now() - timedelta(hours=1)
+    return (await ctx.db.execute(select(func.count(AuditEntry.id)).where(
+        AuditEntry.action == "redeem_failed", AuditEntry.at >= since))).scalar_one()
+
+
 async def _failed_recently(ctx: Ctx) -> int:
     since = ctx.now() - FAILED_WINDOW
     return (await ctx.db.execute(select(func.count(AuditEntry.id)).where(
@@ -76,6 +106,10 @@ async def _refuse(ctx: Ctx, message: str) -> list[Reply]:
     ctx.db.add(AuditEntry(at=ctx.now(), actor_id=ctx.user.id, actor_role=ctx.user.role,
                           org_id=ctx.user.org_id, action="redeem_failed"))
     ctx.session.data["redeem_tries"] = int(ctx.session.data.get("redeem_tries", 0)) + 1
+    key = _client_key(ctx)
+    if key is not None:
+        await ctx.services.held.store.save(key, SessionData(
+            "redeem", {"failed": await _client_failures(ctx) + 1}))
     log.info("invite redeem refused")
     return [screen(message)]
 
@@ -83,9 +117,14 @@ async def _refuse(ctx: Ctx, message: str) -> list[Reply]:
 async def redeem_invite(ctx: Ctx) -> list[Reply]:
     """/redeem <code> — take the role and organisation of a valid, unused, unexpired invite."""
     if int(ctx.session.data.get("redeem_tries", 0)) >= MAX_FAILED_REDEEMS or \
-            await _failed_recently(ctx) >= MAX_FAILED_REDEEMS:
+            await _failed_recently(ctx) >= MAX_FAILED_REDEEMS or \
+            await _client_failures(ctx) >= MAX_FAILED_PER_CLIENT:
         return [screen(_("Too many wrong codes. Please try again tomorrow, or ask for a new "
                          "code."))]
+    if await _failed_overall(ctx) >= MAX_FAILED_PER_HOUR:
+        log.warning("invite redeem paused: too many wrong codes in the last hour")
+        return [screen(_("Too many wrong codes were tried in the last hour. Please try again "
+                         "in an hour."))]
     raw = " ".join(ctx.args)
     if not raw:
         return [screen(_("Please send /redeem followed by your invite code, like this: "

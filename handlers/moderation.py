@@ -4,15 +4,21 @@ Every route here refuses participants (the core checks the role in the database)
 handler checks that the row belongs to the staff member's organisation."""
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from sqlalchemy import func, select
 
 from bot.core.context import Ctx, Route
 from bot.core.i18n import _
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
-from bot.services.report import EMPLOYERS, EXPLANATIONS, METRICS, collect, shown
+from bot.services.report import (
+    EMPLOYERS,
+    EXPLANATIONS,
+    METRICS,
+    Quarter,
+    collect,
+    completed_quarters,
+    shown,
+)
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
 from db.reference import REGION_NAMES
@@ -36,29 +42,21 @@ async def staff_menu(ctx: Ctx) -> Reply:
     return screen("\n".join(lines), *rows)
 
 
-PERIODS = ("month", "last", "year")
-
-
-def _period(kind: str, today: date) -> tuple[date, date]:
-    if kind == "last":
-        end = today.replace(day=1) - timedelta(days=1)
-        return end.replace(day=1), end
-    if kind == "year":
-        return today.replace(month=1, day=1), today
-    return today.replace(day=1), today
-
-
 async def figures(ctx: Ctx) -> list[Reply]:
-    """mod:rep[:month|last|year] — the impact summary of her organisation (coordinators)."""
+    """mod:rep[:<year>q<n>] — the impact summary of her organisation for one completed calendar
+    quarter (coordinators); fixed periods that never overlap (bot/report.py)."""
     if ctx.user.role not in COORDINATOR_ROLES:
         return [screen(_("Sorry, this is not available to you."))]
     if ctx.user.org_id is None:
         return [no_org()]
-    kind = ctx.args[1] if len(ctx.args) >= 2 and ctx.args[1] in PERIODS else "month"
-    start, end = _period(kind, ctx.now().date())
-    reports = await collect(ctx.db, start, end, ctx.user.org_id)
-    lines = [_("Figures from {start} to {end}. Counts from 1 to 4 are shown as “<5”, so that "
-               "nobody can be recognised.", start=start.isoformat(), end=end.isoformat())]
+    offered = completed_quarters(ctx.now().date())
+    asked = Quarter.parse(ctx.args[1]) if len(ctx.args) >= 2 else None
+    quarter = asked if asked in offered else offered[0]
+    reports = await collect(ctx.db, quarter.start, quarter.end, ctx.user.org_id)
+    lines = [_("Figures for {quarter} ({start} to {end}). Counts from 1 to 4 are shown as “<5”, "
+               "so that nobody can be recognised. Only whole quarters are shown, so that no "
+               "hidden number can be worked out from others.", quarter=quarter.label,
+               start=quarter.start.isoformat(), end=quarter.end.isoformat())]
     for report in reports:
         for code, counts in report.regions.items():
             lines.append("")
@@ -67,8 +65,7 @@ async def figures(ctx: Ctx) -> list[Reply]:
         lines.append("")
         lines.append(_("Employers committed: {count}", count=shown(report.employers)))
     await queries.audit(ctx.db, ctx.user, "report_view", "organisation", ctx.user.org_id)
-    buttons = [Button(_("This month"), "mod:rep:month"), Button(_("Last month"), "mod:rep:last"),
-               Button(_("This year"), "mod:rep:year")]
+    buttons = [Button(q.label, f"mod:rep:{q.code}") for q in offered]
     return [screen("\n".join(lines), buttons, [Button(_("What the figures count"), "mod:about")],
                    back="mod", menu=False)]
 

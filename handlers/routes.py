@@ -8,6 +8,7 @@ from handlers import (
     forget,
     jobs,
     meetups,
+    messages,
     moderation,
     professionals,
     settings,
@@ -22,7 +23,7 @@ from handlers import (
 )
 
 JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professionals,
-            moderation, broadcasts)
+            moderation, broadcasts, messages)
 
 
 def all_routes() -> list[Route]:

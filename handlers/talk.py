@@ -172,12 +172,16 @@ async def open_conversation(ctx: Ctx) -> list[Reply]:
         return chat_screen(ctx, existing)
     if not ctx.user.codeword_hash:
         return await ask_codeword(ctx)
-    team = await caseworkers(ctx)
+    # One organisation gets the request (queries.organisation_for_region says which), and only
+    # its caseworkers hear of it: her words never reach a centre she was not routed to.
+    org_id = await queries.organisation_for_region(ctx.db, ctx.user.region_code)
+    team = await queries.caseworkers_for(ctx.db, org_id=org_id, region_code=None) \
+        if org_id is not None else []
     if not team:
         ctx.session.reset()
         return [no_caseworker_screen(ctx)]
     now = ctx.now()
-    handoff = Handoff(kind=HandoffKind.TALK, user_id=ctx.user.id, org_id=None,
+    handoff = Handoff(kind=HandoffKind.TALK, user_id=ctx.user.id, org_id=org_id,
                       region_code=ctx.user.region_code, pseudonym=queries.new_pseudonym(),
                       contact_mode="chat", status=HandoffStatus.OPEN, created_at=now,
                       updated_at=now)
@@ -231,6 +235,19 @@ async def relay_message(ctx: Ctx) -> list[Reply]:
         return [screen(_("Please write a message first."),
                        [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
                        back="talk", replace=False)]
+    if handoff.taken_by is None:
+        # Nobody has taken her request yet: her words wait (memory or Redis with a TTL, never
+        # the database) and go to the caseworker who takes it (mod_handoffs.take_handoff).
+        if not await ctx.services.held.append(held_thread(handoff.id), ctx.user.id, text):
+            return [screen(_("A caseworker has not opened your request yet. Please wait for "
+                             "an answer before you write more."),
+                           [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
+                           back="talk", replace=False)]
+        handoff.updated_at = ctx.now()
+        return [screen(_("Sent. A caseworker will see it when they open your request. If "
+                         "nobody does within a day, it is deleted."),
+                       [Button(_("End the conversation"), f"talk:end:{handoff.id}")],
+                       back="talk", replace=False)]
     recipients = await relay_recipients(ctx, handoff)
     if not recipients:
         return [screen(_("Sorry, no caseworker can receive messages right now, so your message "
@@ -244,15 +261,20 @@ async def relay_message(ctx: Ctx) -> list[Reply]:
                    back="talk", replace=False)]
 
 
+def held_thread(handoff_id: int) -> str:
+    return f"handoff:{handoff_id}"
+
+
 async def relay_recipients(ctx: Ctx, handoff: Handoff) -> list[User]:
-    """The caseworker who took it; while nobody has (or she left), every one of her region (or,
-    for a job, of the organisation that posted it)."""
+    """The caseworker who took it; if she left, the caseworkers of the organisation the request
+    went to. Never anybody else: before it is taken her words are held, not sent."""
     if handoff.taken_by:
         taker = await ctx.db.get(User, handoff.taken_by)
         if taker is not None and taker.is_staff and taker.active:
             return [taker]
-    return await queries.caseworkers_for(ctx.db, org_id=handoff.org_id,
-                                         region_code=handoff.region_code)
+    if handoff.org_id is None:
+        return []  # a request of no organisation has nobody who may read her
+    return await queries.caseworkers_for(ctx.db, org_id=handoff.org_id, region_code=None)
 
 
 def relay_builder(pseudonym: str, handoff_id: int, text: str):  # noqa: ANN201

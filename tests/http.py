@@ -22,6 +22,7 @@ async def serve(settings: Settings, *, real_rate_limit: bool = False,
     app = create_app(settings, **kwargs)
     if not real_rate_limit:
         app[ADAPTERS]["webchat"].limiter = RateLimiter(rate_per_second=10_000, burst=100_000)
+        app[ADAPTERS]["webchat"].client_limiter = RateLimiter(rate_per_second=10_000, burst=100_000)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

@@ -48,6 +48,15 @@ def test_settings_from_env_and_bad_values(tmp_path: Path) -> None:
         Settings.from_env({"DATA_KEY": "c2hvcnQ="}, load_dotenv=False)
 
 
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    s = Settings.from_env({"DATA_KEY": key, "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/24"},
+                          load_dotenv=False)
+    assert s.trusted_proxies == ("127.0.0.1", "10.0.0.0/24")
+    with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
+        Settings.from_env({"DATA_KEY": key, "TRUSTED_PROXIES": "proxy.local"}, load_dotenv=False)
+
+
 def test_local_key_is_created_once_with_private_permissions(tmp_path: Path) -> None:
     path = tmp_path / "var" / "data.key"
     env = {"DATA_KEY_FILE": str(path)}
@@ -56,3 +65,14 @@ def test_local_key_is_created_once_with_private_permissions(tmp_path: Path) -> N
     second = Settings.from_env(env, load_dotenv=False, create_key=True)
     assert first.data_key == second.data_key and len(first.data_key) == 32
     assert "data_key" not in repr(first)  # never printed in a traceback or a log
+
+
+def test_generated_key_lives_outside_the_database_folder(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    settings = Settings.from_env(env, load_dotenv=False, create_key=True)
+    key_file = tmp_path / "config" / "wego-bot" / "data.key"
+    assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
+    assert (key_file.parent.stat().st_mode & 0o777) == 0o700
+    assert not (tmp_path / "var" / "data.key").exists()
+    assert Settings.from_env(env, load_dotenv=False).data_key == settings.data_key

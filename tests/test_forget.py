@@ -4,12 +4,13 @@ the session ends with a neutral goodbye."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import String, Text, func, select
 
 from bot.core.types import Channel, Reply
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.services.jobs import all_jobs
 from db.models import (
     AuditEntry,
@@ -27,6 +28,7 @@ from db.models import (
     User,
 )
 from tests.chat import ChatDriver
+from tests.conftest import make_settings
 from tests.test_talk import add_caseworker, her, open_talk
 from tests.test_vanishing import FakeSender
 
@@ -268,3 +270,29 @@ async def test_a_stale_yes_after_other_screens_erases_nothing(rt) -> None:  # no
         await chat.press("forget", must_exist=False)
     out = await chat.press("forget:yes")
     assert out.exit is True
+
+
+async def test_forget_me_leaves_nothing_of_her_in_the_sqlite_file_or_its_wal(
+        tmp_path: Path, clock) -> None:  # noqa: ANN001
+    """Deleting rows is not enough: SQLite keeps the old pages in the -wal until a checkpoint.
+    After forget:yes neither file holds her id, her lookup hash or her encrypted address."""
+    db_file = tmp_path / "wego.db"
+    wal = tmp_path / "wego.db-wal"
+    settings = make_settings(f"sqlite+aiosqlite:///{db_file}")
+    async with open_runtime(settings, clock=clock) as rt:
+        chat = ChatDriver(rt.core)
+        await chat.onboard()
+        me = await her(rt, chat)
+        needles = {"id": me.id.encode(), "lookup hash": me.lookup_hash.encode(),
+                   "address": bytes(me.address_enc)}
+
+        def holding() -> list[str]:
+            data = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+            return [name for name, needle in needles.items() if needle in data]
+
+        assert holding(), "the test must see her bytes before she is forgotten"
+        await chat.press("forget", must_exist=False)
+        out = await chat.press("forget:yes")
+        assert out.exit is True
+        assert holding() == []
+        assert not wal.exists() or wal.stat().st_size == 0

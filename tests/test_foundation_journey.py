@@ -42,13 +42,25 @@ async def test_walk_to_help_contacts_and_quick_exit(chat: ChatDriver, rt: Runtim
         assert user.onboarded and user.region_code == "bulgaria"
 
 
-@pytest.mark.parametrize("word", ["/exit", "exit", "EXIT", "изход", "salir", "خروج", "вихід"])
+@pytest.mark.parametrize("word", [
+    "/exit", "exit", "EXIT", "изход", "salir", "خروج", "вихід",
+    # typed naturally: capitals, no accent, a decomposed accent, punctuation, an RTL mark
+    "ΕΞΟΔΟΣ", "εξοδος", "ε\u0301ξοδος", "Exit.", "exit!", "\u200fخروج", "ИЗХОД!", " Esci ",
+    "ｅｘｉｔ", "sal\u00edr", "\u200bexit\u200b"])
 async def test_exit_word_works_from_any_screen(rt: Runtime, word: str) -> None:
     chat = ChatDriver(rt.core)
     await chat.onboard()
     await chat.press("help")
     out = await chat.say(word)
     assert out.exit is True
+
+
+@pytest.mark.parametrize("text", ["exits", "exit now please", "έξοδο", "next"])
+async def test_words_near_the_exit_word_stay_in_the_chat(rt: Runtime, text: str) -> None:
+    chat = ChatDriver(rt.core)
+    await chat.onboard()
+    out = await chat.say(text)
+    assert out.exit is False
 
 
 async def test_every_screen_carries_the_exit_button(chat: ChatDriver) -> None:

@@ -173,9 +173,16 @@ async def test_bad_input_at_every_prompt_changes_nothing(rt: Runtime) -> None:
 
 # -- correct, hide, show ------------------------------------------------------------------------
 
-async def test_edit_national_line_hours_and_number(rt: Runtime, clock) -> None:  # noqa: ANN001
+async def test_a_national_line_changes_only_with_a_second_organisation(
+        rt: Runtime, clock) -> None:  # noqa: ANN001
+    """Issue 9, item 1: a coordinator of a new organisation rewrote a national number that every
+    woman of the country then saw. Now her change waits for a coordinator of ANOTHER
+    organisation serving the country; "Last checked" moves only when she says she checked."""
     coord, _org = await coordinator(rt)
+    colleague = await staff(rt, "coordinator", _org, region="milan")
+    other, _other_org = await coordinator(rt, slug="south")
     line = await contact_by_key(rt, "it-1522")
+    checked_before = line.checked_on
     await coord.press("mod", must_exist=False)
     await coord.press("hc")
     assert "1522" in coord.text and "Last checked" in coord.text
@@ -188,42 +195,89 @@ async def test_edit_national_line_hours_and_number(rt: Runtime, clock) -> None: 
         assert refused(coord), bad[:20]
     assert await contacts(rt) == before
     await coord.say("Every day, 0–24")
-    assert "Saved" in coord.text
-    await coord.press(f"hc:ed:{line.id}:number")
+    assert "check this against the source" in coord.text
+    await coord.press(f"hc:src:{line.id}:no")
+    assert "waits until a coordinator of another organisation" in coord.text
+    await coord.press(f"hc:ed:{line.id}:number", must_exist=False)
     for bad in BAD_NUMBERS:
         await coord.say(bad)
         assert refused(coord), bad[:20]
-    await coord.say("1522")
-    edited = await contact_by_key(rt, "it-1522")
-    assert edited.hours == "Every day, 0–24" and edited.number == "1522"
-    assert edited.checked_on == clock().date()
-    actions = await audit_actions(rt)
-    assert "help_contact_edit_hours" in actions and "help_contact_edit_number" in actions
+    await coord.say("0800 000 999")
+    await coord.press(f"hc:src:{line.id}:yes")
+    assert await contacts(rt) == before  # nothing changed for participants
     woman = await participant(rt, "milan")
+    assert "0800 000 999" not in await help_text(woman)
+    # Her own organisation cannot approve it; a forged id does nothing.
+    for chat in (coord, colleague):
+        await chat.press("hc:rv", must_exist=False)
+        assert "No change to a national line" in chat.text
+        await chat.press("hc:ok:1", must_exist=False)
+    assert await contacts(rt) == before
+    # The other organisation sees both, refuses the number and approves the hours.
+    await other.press("hc", must_exist=False)
+    assert "hc:rv" in other.actions()
+    await other.press("hc:rv")
+    first, second = [a for a in other.actions() if a.startswith("hc:rv:")]
+    await other.press(first)
+    assert "Every day, 0–24" in other.text
+    await other.press(first.replace("rv", "ok"))
+    await other.press(second)
+    assert "0800 000 999" in other.text
+    await other.press(second.replace("rv", "no"))
+    edited = await contact_by_key(rt, "it-1522")
+    assert edited.hours == "Every day, 0–24" and edited.number == line.number
+    assert edited.checked_on == checked_before  # she said she had not checked the source
+    assert edited.source == line.source
     assert "Every day, 0–24" in await help_text(woman)
-    # Clear the optional note.
-    await coord.press(f"hc:ed:{line.id}:notes")
-    await coord.press(f"hc:clr:{line.id}:notes")
-    assert (await contact_by_key(rt, "it-1522")).notes == ""
+    actions = await audit_actions(rt)
+    assert {"help_contact_change_propose", "help_contact_change_approve",
+            "help_contact_change_refuse"} <= set(actions)
+    # A national line keeps its source.
+    await coord.press(f"hc:ed:{line.id}:source", must_exist=False)
+    await coord.press(f"hc:clr:{line.id}:source", must_exist=False)
+    assert "keeps its source" in coord.text
 
 
-async def test_deactivate_hides_and_reactivate_shows(rt: Runtime) -> None:
+async def test_a_local_centre_is_saved_at_once_and_checked_only_when_said(
+        rt: Runtime, clock) -> None:  # noqa: ANN001
+    coord, org = await coordinator(rt)
+    centre = await add_centre(rt, org)
+    clock.advance(days=3)
+    await coord.press(f"hc:show:{centre}", must_exist=False)
+    await coord.press(f"hc:ed:{centre}:hours")
+    await coord.say("Mon–Sat 9–19")
+    await coord.press(f"hc:src:{centre}:no")
+    assert "Saved" in coord.text
+    async with rt.sessionmaker() as db:
+        row = await db.get(HelpContact, centre)
+    assert row.hours == "Mon–Sat 9–19" and row.checked_on == date(2026, 1, 1)
+    await coord.press(f"hc:ed:{centre}:notes", must_exist=False)
+    await coord.say("Free, Italian and English")
+    await coord.press(f"hc:src:{centre}:yes")
+    async with rt.sessionmaker() as db:
+        row = await db.get(HelpContact, centre)
+    assert row.checked_on == clock().date()
+    assert "help_contact_edit_hours" in await audit_actions(rt)
+
+
+async def test_deactivating_a_national_line_waits_for_approval(rt: Runtime) -> None:
     coord, _org = await coordinator(rt)
+    other, _other = await coordinator(rt, slug="south")
     line = await contact_by_key(rt, "it-1522")
     woman = await participant(rt, "milan")
     assert "National line against violence" in await help_text(woman)
     await coord.press(f"hc:show:{line.id}", must_exist=False)
     await coord.press(f"hc:off:{line.id}")
-    assert "Hidden" in coord.text
-    assert "National line against violence" not in await help_text(woman)
-    # The coordinator still sees it, marked inactive, and can show it again.
-    await coord.press("hc", must_exist=False)
-    assert "Inactive" in coord.text
-    await coord.press(f"hc:on:{line.id}", must_exist=False)
-    assert "Shown again" in coord.text
     assert "National line against violence" in await help_text(woman)
-    actions = await audit_actions(rt)
-    assert "help_contact_deactivate" in actions and "help_contact_reactivate" in actions
+    await other.press("hc:rv", must_exist=False)
+    (proposal,) = [a for a in other.actions() if a.startswith("hc:rv:")]
+    await other.press(proposal.replace("rv", "ok"), must_exist=False)
+    assert "National line against violence" not in await help_text(woman)
+    # An admin changes a national line at once.
+    admin = await staff(rt, "admin", None)
+    await admin.press(f"hc:on:{line.id}", must_exist=False)
+    assert "Shown again" in admin.text
+    assert "National line against violence" in await help_text(woman)
 
 
 # -- refusals -----------------------------------------------------------------------------------

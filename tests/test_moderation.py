@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.core.types import Channel
 from bot.runtime import Runtime
 from db.models import (
     AuditEntry,
@@ -172,6 +173,52 @@ async def test_guessing_is_limited(rt: Runtime) -> None:
     assert (await audit_actions(rt)).count("redeem_failed") == 5
 
 
+async def test_new_sessions_from_one_client_do_not_get_new_tries(rt: Runtime) -> None:
+    """A fresh web chat session is a fresh person; the client behind them is limited too."""
+    from bot.core.types import Channel, Inbound
+
+    org = await make_org(rt)
+    code = await invite_code(rt, "moderator", org)
+    answers = []
+    for _i in range(11):  # two wrong codes per new session, from one client address
+        chat = ChatDriver(rt.core)
+        await chat.onboard()
+        for _j in range(2):
+            out = await chat.send(Inbound(Channel.WEBCHAT, chat.address,
+                                          text="/redeem AAAA-AAAA-AAAA", client="203.0.113.7"))
+            answers.append(out.replies[0].text)
+    assert "Too many wrong codes" in answers[-1]
+    assert (await audit_actions(rt)).count("redeem_failed") == 10
+    late = ChatDriver(rt.core)
+    await late.onboard()
+    await late.send(Inbound(Channel.WEBCHAT, late.address, text="/redeem " + code,
+                            client="203.0.113.7"))
+    assert "Too many wrong codes" in late.text
+    other = ChatDriver(rt.core)  # another client is not affected
+    await other.onboard()
+    await other.send(Inbound(Channel.WEBCHAT, other.address, text="/redeem " + code,
+                             client="198.51.100.9"))
+    assert "You are now" in other.text
+
+
+async def test_wrong_codes_from_everybody_pause_redeeming_for_an_hour(rt: Runtime,
+                                                                       clock) -> None:  # noqa: ANN001
+    org = await make_org(rt)
+    code = await invite_code(rt, "moderator", org)
+    for _i in range(10):  # many people (Telegram: no client address), three tries each
+        chat = ChatDriver(rt.core, channel=Channel.TELEGRAM)
+        await chat.onboard()
+        for _j in range(3):
+            await chat.say("/redeem AAAA-AAAA-AAAA")
+    chat = ChatDriver(rt.core)
+    await chat.onboard()
+    await chat.say("/redeem " + code)
+    assert "in the last hour" in chat.text
+    clock.advance(hours=1, minutes=1)
+    await chat.say("/redeem " + code)
+    assert "You are now" in chat.text
+
+
 # -- the team screen ----------------------------------------------------------------------------
 
 async def test_coordinator_invites_and_revokes_a_moderator(rt: Runtime) -> None:
@@ -224,7 +271,7 @@ async def test_moderator_cannot_invite_or_revoke(rt: Runtime) -> None:
 
 def staff_payloads(ids: dict[str, object]) -> list[str]:
     e, v, m, h, u = ids["emp"], ids["vac"], ids["mev"], ids["ho"], ids["user"]
-    return ["mod", "mod:ho", f"mod:ho:{h}", "mod:rep", "mod:rep:year",
+    return ["mod", "mod:ho", f"mod:ho:{h}", "mod:rep", "mod:rep:2026q2",
             "emp", "emp:new", f"emp:show:{e}", f"emp:sus:{e}", f"emp:end:{e}", f"emp:act:{e}",
             "vac", "vac:new", f"vac:show:{v}", f"vac:close:{v}", f"vac:ed:{v}",
             f"vac:ef:{v}:title", "mev", "mev:new", f"mev:show:{m}", f"mev:close:{m}",
@@ -276,7 +323,7 @@ async def test_staff_of_another_organisation_reaches_nothing(rt: Runtime) -> Non
     outsider = await staff(rt, "coordinator", other_org, region="catalonia")
     before = await _snapshot(rt)
     for action in staff_payloads(ids):
-        if action in ("mod", "mod:ho", "mod:rep", "mod:rep:year", "emp", "vac", "mev",
+        if action in ("mod", "mod:ho", "mod:rep", "mod:rep:2026q2", "emp", "vac", "mev",
                       "ho:list:0", "team", "emp:new", "vac:new", "mev:new",
                       "team:inv:moderator"):
             continue  # her own organisation's screens

@@ -110,15 +110,30 @@ async def test_reply_is_relayed_in_her_language_and_stored_nowhere(
     assert "Sent to Iris-1234" in mod.text
     await mod.say("A second message")
     got = await outbox.to(her_id)
-    assert len(got) == 2 and any(canary in r.text for r in got)
-    assert any("A second message" in r.text for r in got)
-    assert all(r.has_action(f"talk:chat:{hid}") for r in got)
-    # Discreet notifications are on by default: the first line is neutral, in HER language
-    # (Italian), not the caseworker's.
+    # Discreet notifications are on by default: the neutral line ALONE, in HER language
+    # (Italian); the words wait (in memory, never the database) behind "Show".
     with use_language("it"):
         neutral = _("You have a new message.")
     assert neutral != "You have a new message."
-    assert all(r.text.startswith(neutral) for r in got)
+    assert len(got) == 2 and all(r.text == neutral for r in got)
+    assert canary not in repr(got) and "second message" not in repr(got)
+    shows = [r.buttons[0][0].action for r in got]
+    assert all(a.startswith("msg:show:") for a in shows)
+    assert_not_on_disk(canary, tmp_path)  # held only in memory while she has not looked
+    # Someone else with the token sees nothing; she sees the words once, then they are gone.
+    stranger = ChatDriver(rt.core)
+    await stranger.onboard()
+    await stranger.press(shows[0], must_exist=False)
+    assert canary not in stranger.text and "not available" in stranger.text
+    opened = []
+    for show in shows:  # the two deliveries may arrive in either order
+        await her.press(show, must_exist=False)
+        assert f"talk:chat:{hid}" in her.actions()
+        opened.append(her.text)
+    assert any(canary in t for t in opened) and any("A second message" in t for t in opened)
+    for show in shows:
+        await her.press(show, must_exist=False)  # once only
+        assert canary not in her.text and "A second message" not in her.text
     await rt.core.drain()
     assert_not_logged(canary, caplog_all)
     assert_not_on_disk(canary, tmp_path)
@@ -126,6 +141,23 @@ async def test_reply_is_relayed_in_her_language_and_stored_nowhere(
     await mod.say("   ")
     assert "write a message first" in mod.text
     assert len(await outbox.to(her_id)) == 2
+
+
+async def test_without_discreet_notifications_the_words_come_at_once(rt: Runtime) -> None:
+    from db.models import User
+
+    outbox = Outbox(rt)
+    her, mod, her_id, hid = await setup(rt)
+    async with rt.sessionmaker() as db, db.begin():
+        (await db.get(User, her_id)).discreet = False  # type: ignore[union-attr]
+    await mod.press(f"ho:take:{hid}", must_exist=False)
+    await mod.press(f"ho:write:{hid}")
+    await mod.say("Ci vediamo giovedì")
+    await mod.press(f"ho:close:{hid}", must_exist=False)
+    await mod.press(f"ho:closeok:{hid}")
+    reply, ended = await outbox.to(her_id)
+    assert reply.text.endswith("Ci vediamo giovedì") and reply.has_action(f"talk:chat:{hid}")
+    assert ended.buttons[0][0].label == "Menu principale"
 
 
 async def test_safe_hours_warning(rt: Runtime, clock) -> None:  # noqa: ANN001
@@ -155,9 +187,13 @@ async def test_close_tells_her_neutrally(rt: Runtime) -> None:
     await mod.press(f"ho:closeok:{hid}")
     assert "closed" in mod.text
     told = await outbox.to(her_id)
-    # In her language (Italian), with no pseudonym, job or organisation named.
-    assert len(told) == 1 and "Iris" not in told[0].text
-    assert told[0].buttons[0][0].label == "Menu principale"
+    # Discreet (the default): the neutral line alone, in her language; the notice behind it
+    # names no pseudonym, job or organisation.
+    with use_language("it"):
+        neutral = _("You have a new message.")
+    assert len(told) == 1 and told[0].text == neutral
+    await _her.press(told[0].buttons[0][0].action, must_exist=False)
+    assert "Iris" not in _her.text and "Menu principale" in str(_her.buttons())
     async with rt.sessionmaker() as db:
         assert (await db.get(Handoff, hid)).status == "closed"  # type: ignore[union-attr]
     # Writing after the close is refused.

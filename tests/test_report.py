@@ -66,7 +66,7 @@ async def test_cli_report_writes_csv_and_png_with_small_counts_hidden(
         rt: Runtime, settings: Settings, tmp_path: Path) -> None:
     org = await make_org(rt)
     await seed(rt, org)
-    code, out, err = await cli(settings, "report", "--from", "2026-01-01", "--to", "2026-12-31",
+    code, out, err = await cli(settings, "report", "--quarter", "2026-Q2",
                                "--out", str(tmp_path / "out"))
     assert code == 0, err
     files = sorted((tmp_path / "out").iterdir())
@@ -75,14 +75,15 @@ async def test_cli_report_writes_csv_and_png_with_small_counts_hidden(
     with files[0].open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     milan = next(r for r in rows if r["region"] == "milan")
-    assert milan["women_new"] == "12" and milan["women_active_months"] == "<5"
+    assert milan["women_new"] == "5" and milan["women_active_months"] == "<5"
     assert milan["meetup_attended"] == "<5" and milan["handoffs_taken"] == "<5"
     assert milan["professionals_reached"] == "<5" and milan["broadcasts_sent"] == "40"
     assert next(r for r in rows if r["region"] == "all")["employers_committed"] == "0"
     assert "1" not in {milan[k] for k in milan} and "4" not in {milan[k] for k in milan}
-    code, _out, err = await cli(settings, "report", "--from", "2026-12-31", "--to", "2026-01-01",
-                                "--out", str(tmp_path / "x"))
-    assert code == 1 and "--from" in err
+    for bad in ("2026-01-01", "2026-Q5", "2999-Q1"):  # a day, no quarter, not yet over
+        code, _out, err = await cli(settings, "report", "--quarter", bad,
+                                    "--out", str(tmp_path / "x"))
+        assert code == 1 and "--quarter" in err
 
 
 def test_chart_looks_the_same_for_every_count_from_1_to_4(tmp_path: Path) -> None:
@@ -108,16 +109,31 @@ async def test_coordinator_sees_the_summary_in_the_chat(rt: Runtime, clock) -> N
     boss = await staff(rt, "coordinator", org)
     await boss.press("mod", must_exist=False)
     await boss.press("mod:rep")
-    assert "Figures from 2026-11-01 to 2026-11-27" in boss.text
-    await boss.press("mod:rep:year")
+    assert "Figures for 2026 Q3 (2026-07-01 to 2026-09-30)" in boss.text
+    # Only whole, completed quarters: no "this month", "this year" or any overlapping period.
+    assert [a for a in boss.actions() if a.startswith("mod:rep:")] == [
+        "mod:rep:2026q3", "mod:rep:2026q2", "mod:rep:2026q1", "mod:rep:2025q4"]
+    await boss.press("mod:rep:2026q2")
     text = boss.text
-    # 12; her own start in the web chat does not count: she did nothing there yet.
-    assert "Women who started using the bot: 12" in text
+    assert "Women who started using the bot: 5" in text
     assert "Meetup attendance: <5" in text and "Broadcast messages to women: 40" in text
     assert "Employers committed: 0" in text
-    await boss.press("mod:rep:nonsense", must_exist=False)
-    assert "2026-11-01" in boss.text
+    for forged in ("mod:rep:nonsense", "mod:rep:2026q4", "mod:rep:2020q1", "mod:rep:year"):
+        await boss.press(forged, must_exist=False)
+        assert "2026 Q3" in boss.text, forged
     her = ChatDriver(rt.core)
     await her.onboard()
-    await her.press("mod:rep:year", must_exist=False)
+    await her.press("mod:rep:2026q2", must_exist=False)
     assert "not available to you" in her.text
+
+
+def test_quarters_are_fixed_and_never_overlap() -> None:
+    from bot.services.report import Quarter, completed_quarters
+
+    quarters = completed_quarters(date(2026, 11, 27), 8)
+    assert quarters[0] == Quarter(2026, 3) and quarters[-1] == Quarter(2024, 4)
+    spans = sorted((q.start, q.end) for q in quarters)
+    for (_s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False):
+        assert (s2 - e1).days == 1  # back to back: no gap, no overlap
+    assert Quarter(2026, 4).end == date(2026, 12, 31) and Quarter(2026, 1).end == date(2026, 3, 31)
+    assert Quarter.parse("2026-Q3") == Quarter(2026, 3) and Quarter.parse("2026-Q3\n") is None

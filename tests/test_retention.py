@@ -156,3 +156,21 @@ async def test_purge_is_idempotent(rt: Runtime, clock) -> None:  # noqa: ANN001
     await run_job(rt)
     await run_job(rt)
     assert not await exists(rt, uid)
+
+
+async def test_a_purge_leaves_nothing_of_her_in_the_sqlite_wal(tmp_path, clock) -> None:  # noqa: ANN001
+    from bot.runtime import open_runtime
+    from tests.conftest import make_settings
+
+    db_file = tmp_path / "wego.db"
+    async with open_runtime(make_settings(f"sqlite+aiosqlite:///{db_file}"),
+                            clock=clock) as rt:
+        chat, _uid = await person(rt, Channel.WEBCHAT)
+        me = await her(rt, chat)
+        needles = [me.id.encode(), me.lookup_hash.encode(), bytes(me.address_enc)]
+        clock.advance(days=3)
+        await run_job(rt)
+        assert not await exists(rt, me.id)
+        wal = tmp_path / "wego.db-wal"
+        data = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert [n for n in needles if n in data] == []

@@ -21,9 +21,10 @@ DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 
 
-async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    env = dict(os.environ, DATABASE_URL=settings.database_url, LOG_LEVEL="WARNING",
-               DATA_KEY=base64.urlsafe_b64encode(settings.data_key).decode())
+async def cli(settings: Settings, *args: str, env: dict[str, str] | None = None
+              ) -> tuple[int, str, str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING",
+           "DATA_KEY": base64.urlsafe_b64encode(settings.data_key).decode(), **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -129,3 +130,26 @@ async def test_bad_files_never_crash_and_import_nothing(rt: Runtime, settings: S
         assert report.imported == []
     async with rt.sessionmaker() as db:
         assert (await db.execute(select(Vacancy.id))).first() is None
+
+
+async def test_an_admin_changes_a_national_line_from_the_cli(rt: Runtime,
+                                                            settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from db.models import AuditEntry, HelpContact
+
+    async with rt.sessionmaker() as db:
+        line = (await db.execute(select(HelpContact).where(HelpContact.key == "it-1522"))
+                ).scalar_one()
+    code, out, _err = await cli(settings, "help-contact", "edit", str(line.id),
+                                "--hours", "Every day, 0-24")
+    assert code == 0 and "changed" in out
+    code, _out, err = await cli(settings, "help-contact", "edit", str(line.id),
+                                "--number", "call me")
+    assert code == 1 and "--number" in err
+    async with rt.sessionmaker() as db:
+        edited = await db.get(HelpContact, line.id)
+        audit = (await db.execute(select(AuditEntry.action))).scalars().all()
+    assert edited.hours == "Every day, 0-24" and edited.number == line.number
+    assert edited.checked_on == line.checked_on  # no --checked-on: not moved
+    assert "help_contact_edit_cli" in audit

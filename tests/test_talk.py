@@ -135,33 +135,59 @@ async def test_unusual_code_words_work(chat: ChatDriver, rt: Runtime, word: str)
 
 # -- the conversation ----------------------------------------------------------------------------
 
+async def take(rt: Runtime, hid: int, caseworker_address: str) -> ChatDriver:
+    """The caseworker presses "Take this request" in her own chat."""
+    cw = ChatDriver(rt.core, channel=Channel.TELEGRAM, address=caseworker_address)
+    await cw.press(f"ho:take:{hid}", must_exist=False)
+    assert "You took this request" in cw.text, cw.text
+    return cw
+
+
 async def test_open_and_relay_under_a_pseudonym(chat: ChatDriver, rt: Runtime,
                                                 sender: FakeSender) -> None:
-    cw1, addr1 = await add_caseworker(rt)
-    cw2, addr2 = await add_caseworker(rt, org_slug=None)
+    """The request goes to ONE organisation (the longest-serving one of her region); her words
+    wait until one of its caseworkers takes it, then reach that caseworker alone."""
+    cw1, addr1 = await add_caseworker(rt, org_slug="first-centre")
+    _colleague, addr1b = await add_caseworker(rt, org_slug="first-centre")
+    _newer, addr2 = await add_caseworker(rt, org_slug="newer-centre")
     _other_region, addr3 = await add_caseworker(rt, region="karditsa")
     await chat.onboard(region="milan")
     hid = await open_talk(chat)
     (handoff,) = await handoffs(rt)
+    async with rt.sessionmaker() as db:
+        first_org = (await db.get(User, cw1)).org_id  # type: ignore[union-attr]
     assert (handoff.id, handoff.kind, handoff.org_id, handoff.region_code, handoff.status) == (
-        hid, "talk", None, "milan", HandoffStatus.OPEN)
+        hid, "talk", first_org, "milan", HandoffStatus.OPEN)
     assert handoff.pseudonym in chat.text
     await rt.core.drain()
-    for addr in (addr1, addr2):
+    for addr in (addr1, addr1b):
         assert any(handoff.pseudonym in t or "new message" in t for t in sender.texts_to(addr))
-    assert sender.texts_to(addr3) == []
+    assert sender.texts_to(addr2) == [] and sender.texts_to(addr3) == []
     sender.sent.clear()
 
     words = "I need to talk about my situation <b>&</b> {name}"
     await chat.say(words)
     assert "Sent." in chat.text and words not in chat.text and "situation" not in chat.text
     await rt.core.drain()
-    for addr in (addr1, addr2):
-        (reply,) = [r for a, rs in sender.sent if a == addr for r in rs]
-        assert reply.text.endswith(words) and handoff.pseudonym in reply.text
-        assert reply.has_action(f"mod:ho:{hid}")
-    assert sender.texts_to(addr3) == []
+    assert sender.sent == []  # held until someone takes it
+    # The newer centre cannot even open it.
+    newer = ChatDriver(rt.core, channel=Channel.TELEGRAM, address=addr2)
+    await newer.press(f"ho:take:{hid}", must_exist=False)
+    assert "You took" not in newer.text
+    await take(rt, hid, addr1)
+    await rt.core.drain()
+    (reply,) = [r for a, rs in sender.sent if a == addr1 and any(
+        words in r.text for r in rs) for r in rs if words in r.text]
+    assert reply.text.endswith(words) and handoff.pseudonym in reply.text
+    assert reply.has_action(f"mod:ho:{hid}")
+    for addr in (addr1b, addr2, addr3):
+        assert not any(words in t for t in sender.texts_to(addr))
     assert chat.address not in repr(sender.sent)
+    sender.sent.clear()
+    await chat.say("and now?")
+    await rt.core.drain()
+    assert any(t.endswith("and now?") for t in sender.texts_to(addr1))
+    assert [a for a, _rs in sender.sent] == [addr1]
 
 
 async def test_only_one_open_conversation(chat: ChatDriver, rt: Runtime) -> None:
@@ -197,6 +223,7 @@ async def test_answer_button_reenters_chat_mode(chat: ChatDriver, rt: Runtime,
     _cw, addr = await add_caseworker(rt)
     await chat.onboard()
     hid = await open_talk(chat)
+    await take(rt, hid, addr)
     await chat.press("menu", must_exist=False)
     await chat.say("hello?")  # out of chat mode: not relayed
     assert "did not understand" in chat.text
@@ -244,7 +271,7 @@ async def test_unusual_text_is_relayed_as_typed(chat: ChatDriver, rt: Runtime,
                                                 sender: FakeSender, text: str) -> None:
     _cw, addr = await add_caseworker(rt)
     await chat.onboard()
-    await open_talk(chat)
+    await take(rt, await open_talk(chat), addr)
     await chat.say(text)
     assert "Sent." in chat.text
     await rt.core.drain()
@@ -292,9 +319,9 @@ async def test_no_caseworker_for_her_region_is_said_honestly(chat: ChatDriver,
 
 async def test_message_not_sent_when_no_caseworker_is_left(chat: ChatDriver, rt: Runtime,
                                                            sender: FakeSender) -> None:
-    cw, _addr = await add_caseworker(rt)
+    cw, addr = await add_caseworker(rt)
     await chat.onboard()
-    await open_talk(chat)
+    await take(rt, await open_talk(chat), addr)
     async with rt.sessionmaker() as db, db.begin():
         (await db.get(User, cw)).active = False
     await rt.core.drain()
@@ -371,6 +398,8 @@ async def test_canary(tmp_path: Path, clock, caplog_all: pytest.LogCaptureFixtur
         assert "Yes, that is your code word" in chat.text
         await chat.press("talk:open", must_exist=False)
         hid = int(chat.action_starting("talk:end:").rsplit(":", 1)[1])
+        await chat.say(canary + " before anyone took it")  # held in memory meanwhile
+        await take(rt, hid, cw_addr)
         await chat.say(canary)
         await chat.say(canary + " 🙂 <b>" + canary + "</b>")
         await chat.say(canary * 300)  # too long

@@ -373,6 +373,25 @@ async def test_a_duplicated_callback_is_handled_once(bot: Bot) -> None:
     assert first > 0 and phone.new() == []
 
 
+async def test_a_duplicated_callback_after_a_restart_is_handled_once(bot: Bot) -> None:
+    """The replay guard remembers in the database (a hash of the token, nothing else): the
+    process's memory is gone after a restart."""
+    from db.models import SeenToken
+
+    phone = Phone(bot)
+    await phone.onboard()
+    event = phone._event("message", sender=phone._sender(),
+                         message={"type": "text", "text": ACTION_MARKER + "help"})
+    await phone.post(event)
+    assert phone.new()
+    bot.channel._seen.clear()  # noqa: SLF001 - what a restart does to the in-memory guard
+    await phone.post(event)
+    assert phone.new() == []
+    async with bot.runtime.sessionmaker() as db:
+        hashes = list((await db.execute(select(SeenToken.token_hash))).scalars())
+    assert hashes and str(event["message_token"]) not in " ".join(hashes)
+
+
 # -- unsubscribed, and the platform's error table ---------------------------------------------------
 async def test_unsubscribed_marks_her_inactive_and_stops_sending(bot: Bot) -> None:
     phone = Phone(bot)

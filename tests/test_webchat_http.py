@@ -189,3 +189,66 @@ async def test_a_flooded_page_can_still_leave(http_settings: Settings) -> None:
                              data=b'{"action": "exit", "x": "' + b"x" * 20000 + b'"}',
                              headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 413
+
+
+async def test_one_flooding_session_does_not_lock_out_the_others(http_settings: Settings) -> None:
+    """Behind one address (a proxy, a shelter's connection) a flood slows its own session only."""
+    async with serve(http_settings, real_rate_limit=True) as (base, _app), \
+            aiohttp.ClientSession() as http:
+        flood = WebChatClient(http, base, secrets.token_hex(16))
+        statuses = [(await flood.post({"session": flood.session, "text": "/start"}))[0]
+                    for _ in range(60)]
+        assert statuses[-1] == 429
+        other = WebChatClient(http, base, secrets.token_hex(16))
+        assert (await other.post({"session": other.session, "text": "/start"}))[0] == 200
+
+
+async def test_new_sessions_from_one_client_are_limited(http_settings: Settings) -> None:
+    """A script making a new session for every request still meets the per-client limit."""
+    from bot.app import ADAPTERS
+    from bot.channels.webchat.adapter import RateLimiter
+
+    async with serve(http_settings, real_rate_limit=True) as (base, app), \
+            aiohttp.ClientSession() as http:
+        # A bucket that does not refill during the test: it counts requests, not speed.
+        app[ADAPTERS]["webchat"].client_limiter = RateLimiter(rate_per_second=0.001, burst=20)
+        statuses = []
+        for _ in range(25):
+            client = WebChatClient(http, base, secrets.token_hex(16))
+            statuses.append((await client.post({"session": client.session, "text": "hi"}))[0])
+        assert statuses[0] == 200 and statuses[-1] == 429
+
+
+async def test_the_client_is_the_one_the_trusted_proxy_names(database_url: str) -> None:
+    """With TRUSTED_PROXIES, each client named in X-Forwarded-For has its own limit; a request
+    that does not come from the proxy cannot name a client."""
+    from bot.app import ADAPTERS
+    from bot.channels.webchat.adapter import RateLimiter
+
+    settings = make_settings(database_url, demo_data="on", trusted_proxies=("127.0.0.1",))
+    async with serve(settings, real_rate_limit=True) as (base, app), \
+            aiohttp.ClientSession() as http:
+        app[ADAPTERS]["webchat"].client_limiter = RateLimiter(rate_per_second=0.001, burst=20)
+        flood_headers = {"X-Forwarded-For": "203.0.113.7", "Accept-Language": "en"}
+        statuses = []
+        for _ in range(25):
+            async with http.post(f"{base}/webchat/api/messages", headers=flood_headers,
+                                 json={"session": secrets.token_hex(16), "text": "hi"}) as resp:
+                statuses.append(resp.status)
+        assert statuses[0] == 200 and statuses[-1] == 429
+        async with http.post(f"{base}/webchat/api/messages",
+                             headers={"X-Forwarded-For": "198.51.100.9"},
+                             json={"session": secrets.token_hex(16), "text": "hi"}) as resp:
+            assert resp.status == 200  # another woman behind the same proxy
+        # a forged second hop is refused rather than believed
+        async with http.post(f"{base}/webchat/api/messages",
+                             headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.7"},
+                             json={"session": secrets.token_hex(16), "text": "hi"}) as resp:
+            assert resp.status == 400
+
+
+async def test_a_session_with_a_trailing_newline_is_refused(http_settings: Settings) -> None:
+    async with serve(http_settings) as (base, _app), aiohttp.ClientSession() as http:
+        client = WebChatClient(http, base, secrets.token_hex(16) + "\n")
+        status, body = await client.post({"session": client.session, "text": "/start"})
+        assert status == 400 and "session" in body["error"]

@@ -132,6 +132,11 @@ class ChannelHost(Protocol):
         """She blocked or unsubscribed (False), or came back (True)."""
         ...
 
+    async def first_sighting(self, channel: str, delivery_id: str) -> bool:
+        """Remember a platform's delivery id (kept hashed, for a week; no user data); False if
+        it was seen before, even before a restart (a platform that repeats callbacks)."""
+        ...
+
     def welcome(self, inbound: Inbound) -> Reply:
         """The first screen for someone who just opened the chat, built without the database
         (a platform that waits only seconds for it; nothing about her is stored)."""

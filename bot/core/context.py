@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.core.held import HELD_TTL_SECONDS, HeldMessages
+from bot.core.sessions import MemorySessionStore
 from bot.core.types import Inbound, Outgoing, Reply
 from db.models import Role
 
@@ -35,6 +37,9 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # What each channel can do, by channel name: ask this, never the channel's name.
     channels: dict[str, Capabilities] = field(default_factory=dict)
+    # Words that wait for a tap or for a caseworker: memory or Redis, never the database.
+    held: HeldMessages = field(
+        default_factory=lambda: HeldMessages(MemorySessionStore(HELD_TTL_SECONDS)))
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Ctx:
     # What the previous screen asked to confirm (`expect_next`); the core hands it to this update
     # only, so a confirmation counts solely on the very next step, never after other screens.
     confirming: str | None = None
+    # Run by the core once this update's transaction has committed (e.g. the WAL checkpoint
+    # after an erase); a failure there is logged and changes nothing the update did.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Set by the core: run the route of another action in this same update (deep links, redirects).
     goto: Callable[[str], Awaitable[list[Reply]]] | None = None
     # The staff forms, by kind, as the journey modules declared them (handlers/routes.py).

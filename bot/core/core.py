@@ -25,6 +25,7 @@ from bot.core.i18n import (
     translations,
 )
 from bot.core.sessions import SessionData, SessionStore
+from bot.core.textfold import fold_word
 from bot.core.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
 from bot.core.ui import EXIT_ACTION, MENU_ACTION, cover_message, screen, with_exit
 from db import queries
@@ -48,11 +49,13 @@ BUILTIN_EXIT_WORDS = frozenset({"exit", "изход", "esci", "salir", "sortir",
 
 
 def exit_words() -> frozenset[str]:
-    """The exit word of every language: whatever language the phone shows, the word works."""
-    words = set(BUILTIN_EXIT_WORDS)
+    """The exit word of every language, folded (fold_word): whatever language the phone shows and
+    however she types it, the word works."""
+    words = {fold_word(word) for word in BUILTIN_EXIT_WORDS}
     for lang in LANGUAGES:
         # Translators: the single word a user types to leave the bot at once. Lower case.
-        words.add(translations(lang).gettext("exit").casefold())
+        words.add(fold_word(translations(lang).gettext("exit")))
+    words.discard("")
     return frozenset(words)
 
 
@@ -198,7 +201,11 @@ class Core:
             await self._store.save(key, session)
 
     async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
-        session = await self._store.load(key)
+        try:
+            session = await self._store.load(key)
+        except Exception as exc:  # noqa: BLE001 - a dead session store must not close the way out
+            self._log_failure(exc)
+            return await self._store_unavailable(inbound, key)
         confirming = session.data.pop(ONE_STEP_KEY, None)  # for this update only
         try:
             try:
@@ -221,13 +228,30 @@ class Core:
                 _("Sorry, something went wrong on our side. Nothing was changed. "
                   "Please try again in a moment."))])
             return self._finish(outcome)
-        if outcome.exit:
-            await self._store.drop(key)
-        else:
-            await self._store.save(key, session)
+        try:
+            if outcome.exit:
+                await self._store.drop(key)
+            else:
+                await self._store.save(key, session)
+        except Exception as exc:  # noqa: BLE001 - what the database did stays done
+            self._log_failure(exc)
         for item in outcome.outgoing:
             self._spawn(item)
         return self._finish(outcome)
+
+    async def _store_unavailable(self, inbound: Inbound, key: str) -> Outcome:
+        """The session store (Redis) failed: quick exit still leaves; anything else is asked
+        again, because without her session we do not know which screen she is on."""
+        set_language(normalise_language(inbound.language_hint))  # her row is not loaded
+        if self._is_exit(inbound):
+            try:
+                await self._store.drop(key)
+            except Exception:  # noqa: BLE001, S110 - the session expires by its TTL anyway
+                log.info("session store unavailable; the session expires by its TTL")
+            return Outcome(replies=[cover_message()], exit=True)
+        return self._finish(Outcome(replies=[screen(
+            _("Sorry, something went wrong on our side. Nothing was changed. "
+              "Please try again in a moment."))]))
 
     async def _transaction(self, inbound: Inbound, key: str, session: SessionData,
                            confirming: str | None) -> Outcome:
@@ -258,6 +282,11 @@ class Core:
             if not ctx.visitor:
                 outcome.user_id = user.id
             await db.commit()
+        for step in ctx.after_commit:
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - the update itself is done and committed
+                self._log_failure(exc)
         return outcome
 
     # -- internals ---------------------------------------------------------------------------------
@@ -387,7 +416,8 @@ class Core:
         if inbound.action is not None:
             return inbound.action == EXIT_ACTION
         text = (inbound.text or "").strip()
-        return text.split("@", 1)[0].lower() in EXIT_COMMANDS or text.casefold() in self._exit_words
+        return (text.split("@", 1)[0].lower() in EXIT_COMMANDS
+                or fold_word(text) in self._exit_words)
 
     @staticmethod
     def _finish(outcome: Outcome) -> Outcome:

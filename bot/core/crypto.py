@@ -45,6 +45,28 @@ class AddressVault:
         return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], channel.encode()).decode()
 
 
+KEY_CHECK_LABEL = b"WE GO! data key check"
+MIN_DISTINCT_KEY_BYTES = 16  # 32 random bytes have ~30 distinct values; under 16 is not random
+
+
+def key_check_value(data_key: bytes) -> str:
+    """A value that tells whether a key is the one the data was encrypted with, and nothing about
+    the key: an HMAC of a fixed label under a key derived for this purpose alone."""
+    check_key = _derive(data_key, b"wego/key-check/v1")
+    return hmac.new(check_key, KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+
+
+def weak_key_reason(data_key: bytes) -> str | None:
+    """Why a 32-byte key is not random enough (all zero, one repeated byte, few distinct
+    bytes: a placeholder or a typed phrase), or None."""
+    distinct = len(set(data_key))
+    if distinct == 1:
+        return "every byte is the same"
+    if distinct < MIN_DISTINCT_KEY_BYTES:
+        return f"it has only {distinct} different byte values"
+    return None
+
+
 def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
     """Salted scrypt hash for code words and invite codes: `salt$hash`, both hex."""
     salt = salt if salt is not None else os.urandom(16)

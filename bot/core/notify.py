@@ -35,4 +35,9 @@ def discreet(user: User, details: Reply, details_action: str) -> Reply:
     button that opens the details (the handler of details_action shows them)."""
     if not user.discreet:
         return details
+    return neutral_notice(details_action)
+
+
+def neutral_notice(details_action: str) -> Reply:
+    """The line a lock screen may show, alone; the details only behind the button."""
     return Reply(_("You have a new message."), buttons=((Button(_("Show"), details_action),),))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 import os
 import re
@@ -10,10 +11,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from bot.core.crypto import weak_key_reason
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///var/wegobot.db"
-DEFAULT_KEY_FILE = "var/data.key"
+# The generated key lives apart from the database's folder: a copy of var/ (a backup, a stolen
+# disk image of the app's folder) then holds no key to decrypt it. $XDG_CONFIG_HOME is honoured.
+DEFAULT_KEY_FILE = "~/.config/wego-bot/data.key"
+LEGACY_KEY_FILE = "var/data.key"  # where earlier versions put it, beside the database
+
+
+MAKE_KEY = ("python -c 'import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'")
 DEFAULT_VIBER_SENDER_NAME = "Assistant"
 VIBER_SENDER_NAME_MAX = 28  # Viber refuses a longer sender.name
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -69,6 +79,9 @@ class Settings:
     scheduler_leader_retry_seconds: int = 60
     retention_days: int = 180
     invite_ttl_hours: int = 72
+    # Addresses or networks of the reverse proxy in front of this server (one hop): only from
+    # these is X-Forwarded-For believed, so the web chat can limit per client behind it.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def has_channel_token(self) -> bool:
@@ -116,6 +129,7 @@ class Settings:
                                                        60)),
             retention_days=_int(env, "RETENTION_DAYS", 180),
             invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         )
 
 
@@ -157,28 +171,62 @@ def _currency(raw: str) -> str:
     return code
 
 
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {value!r} is not an IP address or network") from exc
+    return values
+
+
 def _decode_key(raw: str, source: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(raw.strip() + "=" * (-len(raw.strip()) % 4))
     except ValueError as exc:
         raise SettingsError(f"{source} is not base64") from exc
     if len(key) != 32:
-        raise SettingsError(f"{source} must decode to 32 bytes (make one with: "
-                            "python -c 'import secrets,base64;"
-                            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')")
+        raise SettingsError(f"{source} must decode to 32 bytes ({MAKE_KEY})")
+    weak = weak_key_reason(key)
+    if weak:
+        raise SettingsError(f"{source} is not a random key ({weak}); make one with {MAKE_KEY}")
     return key
+
+
+def decode_key(raw: str, source: str) -> bytes:
+    """A key given as URL-safe base64 (DATA_KEY, NEW_DATA_KEY, a key file), checked."""
+    return _decode_key(raw, source)
+
+
+def key_file_path(env: dict[str, str]) -> Path:
+    """The key file in use: DATA_KEY_FILE, else the default (not the legacy one)."""
+    return Path(env["DATA_KEY_FILE"]).expanduser() if env.get("DATA_KEY_FILE") \
+        else default_key_file(env)
+
+
+def default_key_file(env: dict[str, str]) -> Path:
+    config_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") \
+        else Path.home() / ".config"
+    return config_home / "wego-bot" / "data.key"
 
 
 def _load_data_key(env: dict[str, str], *, create: bool) -> bytes:
     """DATA_KEY, else the key file; on a first local start, a new key in that file."""
     if env.get("DATA_KEY"):
         return _decode_key(env["DATA_KEY"], "DATA_KEY")
-    path = Path(env.get("DATA_KEY_FILE") or DEFAULT_KEY_FILE)
+    path = key_file_path(env)
     if path.exists():
         return _decode_key(path.read_text(encoding="ascii"), str(path))
+    legacy = Path(LEGACY_KEY_FILE)
+    if not env.get("DATA_KEY_FILE") and legacy.exists():
+        log.warning("The data key is in %s, beside the database: move it to %s (or set "
+                    "DATA_KEY_FILE), so that a copy of the database folder holds no key",
+                    legacy, path)
+        return _decode_key(legacy.read_text(encoding="ascii"), str(legacy))
     if not create:
         return b""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

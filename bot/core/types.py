@@ -58,6 +58,9 @@ class Inbound:
     action: str | None = None
     language_hint: str | None = None
     message_ref: str | None = None
+    # The web chat's client (the connecting address, or the one the trusted proxy named), only
+    # to limit guessing per client; held in memory for this update, never stored or logged.
+    client: str | None = None
 
 
 @dataclass(frozen=True)

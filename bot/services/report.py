@@ -8,7 +8,7 @@ import csv
 import re
 import textwrap
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
@@ -71,6 +71,57 @@ EXPLANATIONS: dict[str, str] = {
     "employers_committed": N_("Employers committed: employers whose commitment was active on "
                               "the last day of the period."),
 }
+
+
+# Figures are given for completed calendar quarters only, on screen and in the CLI report: one
+# grain of fixed periods that never overlap, so no figure is the sum of others (a year next to
+# its months, "this year" next to "last month") from which a hidden "<5" follows by subtraction;
+# and a completed quarter no longer grows, so two looks a week apart give nothing away either.
+QUARTER_RE = re.compile(r"(\d{4})-?[Qq]([1-4])")
+
+
+@dataclass(frozen=True)
+class Quarter:
+    year: int
+    number: int
+
+    @property
+    def start(self) -> date:
+        return date(self.year, 3 * self.number - 2, 1)
+
+    @property
+    def end(self) -> date:
+        nxt = Quarter(self.year + self.number // 4, self.number % 4 + 1)
+        return nxt.start - timedelta(days=1)
+
+    @property
+    def code(self) -> str:
+        return f"{self.year}q{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.year} Q{self.number}"
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.number == 1 else Quarter(self.year,
+                                                                         self.number - 1)
+
+    @classmethod
+    def of(cls, day: date) -> Quarter:
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter | None:
+        match = QUARTER_RE.fullmatch(text)
+        return cls(int(match[1]), int(match[2])) if match else None
+
+
+def completed_quarters(today: date, count: int = 4) -> list[Quarter]:
+    """The last `count` quarters that have ended, newest first."""
+    out = [Quarter.of(today).previous()]
+    while len(out) < count:
+        out.append(out[-1].previous())
+    return out
 
 
 def shown(n: int) -> str:

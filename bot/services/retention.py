@@ -22,6 +22,7 @@ from bot.core.types import Outgoing, Reply
 from bot.services.delivery import DELETE_WINDOW
 from bot.services.host import JobHost
 from bot.services.places import promote_waiting
+from db.engine import checkpoint_wal
 from db.models import (
     STAFF_ROLES,
     AuditEntry,
@@ -229,6 +230,8 @@ async def run_retention(rt: JobHost) -> int:
         tombstones = await purge_tombstones(db, now)
     log.info("retention: %d people, %d invites, %d tombstones removed", total, invites,
              tombstones)
+    if total or tombstones:
+        await checkpoint_wal(rt.engine)
     return total
 
 
@@ -237,7 +240,10 @@ async def run_tombstones(rt: JobHost) -> int:
     now = rt.services.clock()
     await rt.delivery.run_due_deletions(now)
     async with rt.sessionmaker() as db, db.begin():
-        return await purge_tombstones(db, now)
+        removed = await purge_tombstones(db, now)
+    if removed:
+        await checkpoint_wal(rt.engine)
+    return removed
 
 
 async def send_notices(rt: JobHost, notices: Sequence[Notice]) -> None:

@@ -1,7 +1,7 @@
 """Query functions shared by the journeys. They flush when they need ids, and never commit."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +70,24 @@ def new_pseudonym() -> str:
     return f"{secrets.choice(_PSEUDONYM_WORDS)}-{secrets.randbelow(9000) + 1000}"
 
 
+async def organisation_for_region(db: AsyncSession, region_code: str | None) -> int | None:
+    """The ONE organisation a talk request of this region goes to: the longest-serving one (the
+    lowest id) of those serving the region with an active caseworker. A stable rule on purpose:
+    an organisation created later (a new centre, or a rogue account) never draws the requests
+    away from the one already serving; coordinators hand a woman over by talking to her."""
+    from db.models import OrganisationRegion, Role
+
+    if not region_code:
+        return None
+    staffed = select(User.org_id).where(User.role.in_([Role.MODERATOR, Role.COORDINATOR]),
+                                        User.active.is_(True))
+    query = (select(OrganisationRegion.org_id)
+             .where(OrganisationRegion.region_code == region_code,
+                    OrganisationRegion.org_id.in_(staffed))
+             .order_by(OrganisationRegion.org_id).limit(1))
+    return (await db.execute(query)).scalar_one_or_none()
+
+
 async def caseworkers_for(db: AsyncSession, *, org_id: int | None, region_code: str | None
                           ) -> list[User]:
     """Moderators and coordinators who serve a region (through their organisation), or of one
@@ -87,3 +105,21 @@ async def caseworkers_for(db: AsyncSession, *, org_id: int | None, region_code: 
     else:
         return []
     return list((await db.execute(query)).scalars())
+
+
+async def first_sighting(db: AsyncSession, token_hash: str, now: datetime,
+                         keep: timedelta) -> bool:
+    """Record a webhook message token (its hash); False when it was recorded before and has not
+    expired. The caller commits. Expired ones are swept on the way."""
+    from sqlalchemy import delete
+    from sqlalchemy.exc import IntegrityError
+
+    from db.models import SeenToken
+
+    await db.execute(delete(SeenToken).where(SeenToken.expires_at < now))
+    try:
+        async with db.begin_nested():
+            db.add(SeenToken(token_hash=token_hash, expires_at=now + keep))
+    except IntegrityError:
+        return False
+    return True

@@ -692,7 +692,8 @@ class ViberChannel:
         if address is None or self._already_seen(event.get("message_token")):
             return
         self._spawn(self._process(runtime, address, inbound_from_message(address, event),
-                                  silent=_takes_silent(sender)))
+                                  silent=_takes_silent(sender),
+                                  token=event.get("message_token")))
 
     def _conversation_started(self, runtime: ChannelHost, event: dict[str, Any]) -> web.Response:
         """She opened the chat. Viber lets the answer carry one free welcome message: the
@@ -724,8 +725,14 @@ class ViberChannel:
             return await runtime.handle(inbound)
 
     async def _process(self, runtime: ChannelHost, address: str, inbound: Inbound, *,
-                       silent: bool = True) -> None:
-        async with self._one_at_a_time(address):
+                       silent: bool = True, token: object = None) -> None:
+        async with self._one_at_a_time(address):  # first, so that her messages keep order
+            # The replay guard also remembers across restarts: the host keeps a hash of the
+            # message token (no user data) for a week, so a callback Viber repeats after our
+            # restart is not handled twice.
+            if (isinstance(token, (int, str)) and not isinstance(token, bool)
+                    and not await runtime.first_sighting(self.name, str(token))):
+                return
             outcome = await runtime.handle(inbound)
             left = await self._answer(runtime, address, outcome, silent=silent)
         if left:

@@ -26,7 +26,7 @@ from bot.core.types import Channel, Inbound, Outcome, Reply
 
 log = logging.getLogger(__name__)
 
-SESSION_RE = re.compile(r"^[0-9a-f]{32,128}$")
+SESSION_RE = re.compile(r"[0-9a-f]{32,128}")  # always fullmatch: "$" allows a "\n"
 MAX_BODY_BYTES = 16 * 1024
 OUTBOX_LIMIT = 50
 MAX_OUTBOXES = 10_000
@@ -45,8 +45,8 @@ SECURITY_HEADERS = {
 
 
 class RateLimiter:
-    """A token bucket per key (the client's address, held only in memory): a person presses a
-    button every few seconds; a script that floods the endpoint gets a calm 429."""
+    """A token bucket per key (a session, or a client's address; held only in memory): a person
+    presses a button every few seconds; a script that floods the endpoint gets a calm 429."""
 
     def __init__(self, rate_per_second: float = 5.0, burst: int = 40, max_keys: int = 50_000,
                  clock: Any = time.monotonic) -> None:
@@ -141,6 +141,11 @@ CAPABILITIES = Capabilities(
 DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
 
 
+def _too_fast(request: web.Request) -> web.Response:
+    return _error(request, 429, N_("You are sending messages very fast. Please wait a "
+                                   "few seconds and try again."))
+
+
 class WebChat:
     """The web chat ChannelAdapter. The routes are registered before start-up; the host is
     handed over once it is open."""
@@ -152,7 +157,12 @@ class WebChat:
         self.sender = sender
         self.exit_url = exit_url
         self.host: ChannelHost | None = None
+        # Per session: one page that floods is slowed, nobody else. Per client: a script that
+        # makes a new session for every request. The client is request.remote, which is the
+        # connecting address, or the one the trusted proxy named (TRUSTED_PROXIES, bot/app.py);
+        # a shelter's shared connection has several women behind it, hence the larger bucket.
         self.limiter = RateLimiter()
+        self.client_limiter = RateLimiter(rate_per_second=20.0, burst=200)
 
     async def start(self, host: ChannelHost) -> None:
         host.add_sender(self.sender, CAPABILITIES)
@@ -197,18 +207,19 @@ class WebChat:
             return _error(request, 413, N_("That message is too long."))
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # 5,000 nested "[" exhaust the parser's stack
             body = None
         leaving = isinstance(body, dict) and body.get("action") == "exit"
-        if not leaving and not self.limiter.allow(request.remote or "-"):
-            return _error(request, 429, N_("You are sending messages very fast. Please wait a "
-                                           "few seconds and try again."))
+        if not leaving and not self.client_limiter.allow(request.remote or "-"):
+            return _too_fast(request)
         if not isinstance(body, dict):
             return _error(request, 400, N_("Sorry, that request could not be read."))
         session = body.get("session")
-        if not isinstance(session, str) or not SESSION_RE.match(session):
+        if not isinstance(session, str) or not SESSION_RE.fullmatch(session):
             return _error(request, 400, N_("Sorry, this chat session is not valid. "
                                            "Please reload the page."))
+        if not leaving and not self.limiter.allow(session):
+            return _too_fast(request)
         text, action = body.get("text"), body.get("action")
         if body.get("poll") is True and text is None and action is None:
             # A poll runs no core, so the language here is not hers: leave lang/dir/ui out (the
@@ -221,7 +232,7 @@ class WebChat:
             return _error(request, 503, N_("Sorry, the chat is starting. Please try "
                                            "again in a moment."))
         inbound = Inbound(channel=Channel.WEBCHAT, address=session, text=text, action=action,
-                          language_hint=_hint(request))
+                          language_hint=_hint(request), client=request.remote)
         outcome: Outcome = await self.host.handle(inbound)
         if outcome.exit:
             self.sender.forget(session)
