@@ -66,5 +66,6 @@ async def erase_me(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(forget_me, prefix="forget"),
+    Route(forget_me, prefix="forget", verb="yes"),  # counts only right after the confirmation
     Route(forget_me, command="/forget"),
 ]

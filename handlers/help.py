@@ -91,5 +91,7 @@ def safety_advice() -> Reply:
 
 ROUTES = [
     Route(show_help, prefix="help"),
+    Route(show_help, prefix="help", verb="c"),  # help:c:<country>
+    Route(show_help, prefix="help", verb="safety"),
     Route(show_help, command="/help"),
 ]

@@ -460,6 +460,10 @@ async def manage_contacts(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(manage_contacts, prefix="hc", roles=COORDINATOR_ROLES),
+    # Each button is a row; the drafts' and a contact's verbs share their screen's checks.
+    *[Route(manage_contacts, prefix="hc", verb=verb, roles=COORDINATOR_ROLES)
+      for verb in ("back", "keep", "skip", "cancel", "save", "list", "new", "reg", "show", "ed",
+                   "clr", "chk", "on", "off")],
     Route(save_value, prefix="hc", verb="src", roles=COORDINATOR_ROLES),
     *CHANGE_ROUTES,
     Route(contact_input, state=ContactState.INPUT, roles=COORDINATOR_ROLES),
