@@ -215,5 +215,7 @@ async def form_action(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(form_action, prefix="form", roles=STAFF_ROLES),
+    *[Route(form_action, prefix="form", verb=verb, roles=STAFF_ROLES)
+      for verb in ("back", "cancel", "keep", "skip", "pub", "yes", "no", "today", "pick")],
     Route(form_input, state=FormState.INPUT, roles=STAFF_ROLES),
 ]

@@ -329,5 +329,7 @@ def relay_builder(handoff_id: int, text: str):  # noqa: ANN201
 
 ROUTES = [
     Route(act_on_handoff, prefix="ho", roles=STAFF_ROLES),
+    *[Route(act_on_handoff, prefix="ho", verb=verb, roles=STAFF_ROLES)
+      for verb in ("list", "take", "write", "writeok", "close", "closeok")],
     Route(relay_to_her, state=HandoffState.WRITE, roles=STAFF_ROLES),
 ]

@@ -626,7 +626,12 @@ async def edit_value(ctx: Ctx) -> list[Reply]:
 
 ROUTES = [
     Route(manage_vacancies, prefix="vac", roles=STAFF_ROLES),
+    *[Route(manage_vacancies, prefix="vac", verb=verb, roles=STAFF_ROLES)
+      for verb in ("list", "new", "show", "ed", "ef", "close")],
     Route(manage_meetups, prefix="mev", roles=STAFF_ROLES),
+    *[Route(manage_meetups, prefix="mev", verb=verb, roles=STAFF_ROLES)
+      for verb in ("list", "new", "show", "ed", "ef", "close", "closeok", "dup", "at", "atall", "atn",
+                   "att")],
     Route(edit_value, state=EditState.VALUE, roles=STAFF_ROLES),
     Route(attendance_count, state=EditState.ATTENDANCE, roles=STAFF_ROLES),
 ]
