@@ -115,6 +115,12 @@ class SignupStatus(StrEnum):
 class HandoffKind(StrEnum):
     JOB = "job"
     TALK = "talk"
+    JOIN = "join"  # a visitor asks to join a closed peer group (docs/ARCHITECTURE.md 2.11)
+
+
+class MeetupKind(StrEnum):
+    CLOSED = "closed"  # a peer group: the place only for members of the organiser with a place
+    OPEN = "open"  # an open event (a job fair in a public library): the place for anyone
 
 
 class HandoffStatus(StrEnum):
@@ -189,6 +195,10 @@ class User(Base):
     quiet_end: Mapped[int | None] = mapped_column(Integer)
     vanish_minutes: Mapped[int] = mapped_column(Integer, default=1440)  # 0 = off
     codeword_hash: Mapped[str | None] = mapped_column(String(120))
+    # The lock for a shared phone (docs/ARCHITECTURE.md 2.12): wrong tries in a row, and the end
+    # of the hour for which the locked screens stay closed after five of them.
+    lock_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lock_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     onboarded: Mapped[bool] = mapped_column(Boolean, default=False)
     # Counted once in "women who started using the bot" (bot/impact.py says when).
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -255,6 +265,8 @@ class Meetup(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer, default=90)
     capacity: Mapped[int] = mapped_column(Integer, default=12)
+    kind: Mapped[str] = mapped_column(String(8), default=MeetupKind.CLOSED,
+                                      server_default=MeetupKind.CLOSED.value)
     status: Mapped[str] = mapped_column(String(12), default=PostStatus.PUBLISHED)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -285,6 +297,8 @@ class Handoff(Base):
     kind: Mapped[str] = mapped_column(String(8))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="SET NULL"))
+    meetup_id: Mapped[int | None] = mapped_column(ForeignKey("meetups.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a request to join lapses
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     pseudonym: Mapped[str] = mapped_column(String(40))
@@ -294,6 +308,18 @@ class Handoff(Base):
     taken_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Membership(Base):
+    """An organisation vouches for her (docs/ARCHITECTURE.md 2.11): the link and its date, never a
+    name or a note."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "org_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    since: Mapped[date] = mapped_column(Date)
 
 
 class HelpContact(Base):

@@ -117,7 +117,7 @@ async def test_cli_report_takes_a_language_and_keeps_csv_columns(settings: Setti
     code, out, _err = await cli(settings, "add-org", "--slug", "centre-mi", "--name", "Centre",
                                 "--regions", "milan")
     assert code == 0
-    code, out, err = await cli(settings, "report", "--from", "2026-01-01", "--to", "2026-03-31",
+    code, out, err = await cli(settings, "report", "--quarter", "2026-Q1",
                                "--out", str(tmp_path), "--lang", "el")
     assert code == 0, err
     written = sorted(out.split())
@@ -125,6 +125,6 @@ async def test_cli_report_takes_a_language_and_keeps_csv_columns(settings: Setti
     header = next(csv.reader(Path(written[0]).read_text(encoding="utf-8").splitlines()))  # noqa: ASYNC240
     assert header[:4] == ["organisation", "region", "from", "to"] and "women_new" in header
     assert Path(written[1]).stat().st_size > 10_000  # noqa: ASYNC240
-    code, _out, err = await cli(settings, "report", "--from", "2026-01-01", "--to", "2026-03-31",
+    code, _out, err = await cli(settings, "report", "--quarter", "2026-Q1",
                                 "--out", str(tmp_path), "--lang", "xx")
     assert code != 0

@@ -79,10 +79,15 @@ async def test_staff_flows_over_http(database_url: str, clock) -> None:  # noqa:
         await rt.core.drain()
         status, data = await her.post({"session": her.session, "poll": True})
         assert status == 200
+        # Discreet by default: a neutral line alone, the caseworker's words only on Show.
         texts = [r["text"] for r in data["replies"]]
-        assert any("Hello, I can help with the job." in t for t in texts)
-        assert any(b["action"] == f"talk:chat:{hid}" for r in data["replies"]
-                   for row in r["buttons"] for b in row)
+        assert not any("Hello, I can help with the job." in t for t in texts)
+        shows = [b["action"] for r in data["replies"] for row in r["buttons"] for b in row
+                 if b["action"].startswith("msg:show:")]
+        assert len(shows) == 1, texts
+        await her.press(shows[0])
+        assert "Hello, I can help with the job." in her.text()
+        assert f"talk:chat:{hid}" in her.actions()
         await mod.press(f"ho:close:{hid}")
         await mod.press(f"ho:closeok:{hid}")
         async with rt.sessionmaker() as db:

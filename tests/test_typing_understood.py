@@ -12,7 +12,7 @@ from bot.core.keywords import HELP_WORDS, JOB_WORDS, MEETUP_WORDS, MENU_WORDS, S
 from bot.runtime import Runtime
 from tests.chat import ChatDriver
 from tests.test_moderation import make_org, staff
-from tests.test_talk import add_caseworker, open_talk
+from tests.test_talk import add_caseworker, open_talk, take
 from tests.test_vanishing import FakeSender
 
 HELP_TYPED = ["help", "I need help", "HELP!", "aiuto", "ayuda", "¡Ayúdame!", "ajuda", "помощ",
@@ -86,7 +86,8 @@ async def test_caseworker_chat_relays_the_word_help(rt: Runtime) -> None:
     _cw, address = await add_caseworker(rt)
     chat = ChatDriver(rt.core)
     await chat.onboard()
-    await open_talk(chat)
+    hid = await open_talk(chat)
+    await take(rt, hid, address)
     await chat.say("help")  # in the caseworker chat the typed text is the message
     await rt.core.drain()
     assert "Help in Italy" not in chat.text
