@@ -110,6 +110,9 @@ class Route:
     roles: who may reach the handler; checked by the core against the database row.
     onboarded_only: a journey screen; someone who has not finished the start screens is taken
       back to them (a forged or early payload), by the core, before the handler runs.
+    locked: a screen that would give her away to someone holding her unlocked phone (her
+      places, requests, caseworker conversation, membership, settings: docs/ARCHITECTURE.md
+      2.11); behind her code word when she set one.
     """
 
     handler: Handler
@@ -119,6 +122,7 @@ class Route:
     roles: frozenset[Role] | None = None
     verb: str | None = None
     onboarded_only: bool = False
+    locked: bool = False
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:
