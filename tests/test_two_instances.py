@@ -80,9 +80,9 @@ def _env(database_url: str, redis_url: str, key: str, port: int) -> dict[str, st
 
 
 def _launch(database_url: str, redis_url: str, folder: Path,
-            names: tuple[str, ...] = ("a", "b")) -> list[Instance]:
+            names: tuple[str, ...] = ("a", "b"), *, key: str | None = None) -> list[Instance]:
     """Migrate once, then start both workers (what docs/DEPLOY.md tells an operator to do)."""
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    key = key or base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     # Upgrades run once, before the workers start, never by two at once.
     migrate = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=folder,
                              env={**_env(database_url, redis_url, key, free_port()),

@@ -541,8 +541,10 @@ async def test_rate_control_on_a_broadcast_postpones_it(
     assert bot.channel.health()["paused"] is False  # 12 is not account-wide
 
 
+@pytest.mark.parametrize("fault", ["502", "drop"])
 async def test_a_bulk_call_that_may_have_arrived_is_never_repeated(
-        bot: Bot, setting: tuple[Runtime, int], clock: FakeClock) -> None:
+        bot: Bot, setting: tuple[Runtime, int], clock: FakeClock, fault: str) -> None:
+    """Viber took the batch, then answered 502 or dropped the connection mid-broadcast."""
     rt, org = setting
     addresses = await viber_women(rt, 30)
     broadcast_id = await scheduled_broadcast(rt, org, clock)
@@ -550,7 +552,7 @@ async def test_a_bulk_call_that_may_have_arrived_is_never_repeated(
     assert client is not None
     from tests.test_viber import misbehaving
 
-    async with misbehaving(bot.fake, "502") as base:
+    async with misbehaving(bot.fake, fault) as base:
         real, client.base_url = client.base_url, base
         try:
             await Broadcaster.for_runtime(rt, rates={}).run_due()

@@ -82,9 +82,9 @@ def reload_catalogs() -> None:
         _catalogs.clear()
 
 
-def normalise_language(hint: str | None) -> str | None:
-    """'uk-UA' -> 'uk'; unknown or empty -> None."""
-    if not hint:
+def normalise_language(hint: object) -> str | None:
+    """'uk-UA' -> 'uk'; unknown, empty or not text at all (a forged update) -> None."""
+    if not hint or not isinstance(hint, str):
         return None
     base = hint.replace("_", "-").split("-", 1)[0].lower()
     return base if base in LANGUAGES else None

@@ -94,22 +94,46 @@ def quiet_library_loggers() -> None:
 # -- Update -> Inbound ------------------------------------------------------------------------------
 def to_inbound(update: Update) -> Inbound | None:
     """Her message or her tap, as a neutral Inbound; None for anything we do not handle."""
+    # The bot lives in private chats only: groups and channels, and anything whose ids are not
+    # the numbers Telegram sends (a forged webhook body), are ignored.
     if update.callback_query is not None:
         query = update.callback_query
-        if query.data is None:
+        if not isinstance(query.data, str):
             return None
-        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        ref = str(query.message.message_id) if query.message is not None else None
+        if query.message is not None:
+            if query.message.chat.type != "private":
+                return None
+            chat_id, ref = query.message.chat.id, _ref(query.message.message_id)
+        else:
+            chat_id, ref = query.from_user.id, None
+        if not _is_chat_id(chat_id):
+            return None
         return Inbound(Channel.TELEGRAM, str(chat_id), action=query.data,
-                       language_hint=query.from_user.language_code, message_ref=ref)
+                       language_hint=_text_or_none(query.from_user.language_code),
+                       message_ref=ref)
     message = update.message
-    if message is None or message.chat.type != "private":
-        return None  # the bot lives in private chats only; groups and channels are ignored
+    if message is None or message.chat.type != "private" or not _is_chat_id(message.chat.id):
+        return None
     # A photo, a voice note or a sticker counts as a message she sent (it is tracked and
     # deleted like the rest); the core answers it as text it does not understand.
-    return Inbound(Channel.TELEGRAM, str(message.chat.id), text=message.text or "",
-                   language_hint=message.from_user.language_code if message.from_user else None,
-                   message_ref=str(message.message_id))
+    text = message.text if isinstance(message.text, str) else ""
+    hint = message.from_user.language_code if message.from_user else None
+    return Inbound(Channel.TELEGRAM, str(message.chat.id), text=text,
+                   language_hint=_text_or_none(hint), message_ref=_ref(message.message_id))
+
+
+def _is_chat_id(value: object) -> bool:
+    # A private chat's id is the person's id: a positive integer (below 2**52 by Bot API docs).
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**52
+
+
+def _ref(message_id: object) -> str | None:
+    ok = isinstance(message_id, int) and not isinstance(message_id, bool) and message_id > 0
+    return str(message_id) if ok else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- Outcome -> Telegram ------------------------------------------------------------------------------
@@ -558,8 +582,12 @@ class TelegramChannel:
             raise web.HTTPServiceUnavailable()
         try:
             data = json.loads(await request.read())
+            if not isinstance(data, dict):
+                raise ValueError("an update is an object")
             update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError):
+        # PTB builds objects from whatever the fields hold: a forged body of the wrong shapes
+        # fails with any of these (and deep nesting with RecursionError); all are a bad request.
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError):
             raise web.HTTPBadRequest() from None
         # The Application's update queue feeds the per-chat processor, whose tasks the
         # Application keeps a reference to; Telegram gets its 200 without waiting for the core.

@@ -24,12 +24,12 @@ MAX_PENDING_PER_CHAT = 100
 
 
 def chat_key(update: object) -> Hashable:
-    """The chat an update belongs to; updates without one share one queue (kept in order)."""
+    """The chat an update belongs to; updates without one (or with an id that is not a number:
+    a forged webhook body) share one queue (kept in order)."""
     if isinstance(update, Update):
-        if update.effective_chat is not None:
-            return update.effective_chat.id
-        if update.effective_user is not None:
-            return update.effective_user.id
+        for holder in (update.effective_chat, update.effective_user):
+            if holder is not None and isinstance(holder.id, int):
+                return holder.id
     return None
 
 
