@@ -12,11 +12,11 @@ from bot.core.settings import Settings, SettingsError
 log = logging.getLogger("bot")
 
 Command = Callable[[argparse.Namespace, Settings], int]
-_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], object], str]] = {}
 
 
 def command(name: str, help_text: str,
-            arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+            arguments: Callable[[argparse.ArgumentParser], object] = lambda p: None
             ) -> Callable[[Command], Command]:
     def register(fn: Command) -> Command:
         _COMMANDS[name] = (fn, arguments, help_text)
@@ -102,7 +102,7 @@ def _node(key: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in key).strip("_") or "root"
 
 
-def mermaid(rows: list[tuple[str, object]]) -> str:
+def mermaid(rows: Sequence[tuple[str, object]]) -> str:
     """A stateDiagram-v2 (like python-telegram-bot's conversationbot .mmd): each command, each
     action prefix with its verbs, and each state that reads typed text."""
     lines = ["```mermaid", "stateDiagram-v2"]

@@ -6,8 +6,8 @@ import aiohttp
 
 from bot.channels.viber.adapter import WEBHOOK_PATH
 from bot.channels.viber.client import AUTH_HEADER, AccountRefused, ViberClient
+from bot.core.channels import DeliveryFailed
 from bot.core.settings import Settings
-from bot.services.delivery import DeliveryFailed
 
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 

@@ -125,7 +125,8 @@ async def checkpoint_wal(engine: AsyncEngine) -> None:
     if engine.dialect.name != "sqlite":
         return
     async with engine.connect() as conn:
-        busy, _log, _done = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        row = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    busy = row[0]  # then the WAL's pages and how many were copied
     if busy:
         log.warning("WAL checkpoint could not finish (a reader was busy); the next one will")
 

@@ -55,6 +55,7 @@ from db.models import (
     BroadcastStatus,
     Organisation,
 )
+from db.queries import rows_affected
 from db.reference import REGION_NAMES, TOPICS
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,9 @@ LIST_SIZE = 8
 DRAFT = "bc"
 ALL_REGIONS = "all"
 
-AUDIENCE_LABELS = {"participants": N_("Participants (women using the bot)"),
+AUDIENCE_LABELS: dict[str, str] = {"participants": N_("Participants (women using the bot)"),
                    "professionals": N_("Professionals and volunteers")}
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     BroadcastStatus.DRAFT: N_("Draft"),
     BroadcastStatus.SCHEDULED: N_("Scheduled"),
     BroadcastStatus.SENDING: N_("Sending"),
@@ -272,8 +273,8 @@ async def view_broadcast(ctx: Ctx) -> list[Reply]:
 async def progress_screen(ctx: Ctx, broadcast: Broadcast) -> Reply:
     counts = await progress(ctx.db, broadcast.id)
     left = counts["pending"] + counts["claimed"] + counts["sending"]
-    tz = await queries.region_timezone(ctx.db, broadcast.region_code or (
-        (await scope_regions(ctx)) or [None])[0])
+    region = broadcast.region_code or next(iter(await scope_regions(ctx)), None)
+    tz = await queries.region_timezone(ctx.db, region)
     lines = [_("Broadcast #{id}: {status}", id=broadcast.id,
                status=_(STATUS_LABELS[broadcast.status])),
              _("To: {audience}. Region: {region}. Topic: {topic}.",
@@ -327,7 +328,7 @@ async def confirm_cancel(ctx: Ctx) -> list[Reply]:
         update(Broadcast).where(Broadcast.id == broadcast.id, Broadcast.status.in_(CANCELLABLE))
         .values(status=BroadcastStatus.CANCELLED, finished_at=ctx.now()))
     await ctx.db.refresh(broadcast)
-    if not result.rowcount:
+    if not rows_affected(result):
         return [Reply(_("This broadcast cannot be cancelled any more.")),
                 await progress_screen(ctx, broadcast)]
     await queries.audit(ctx.db, ctx.user, "broadcast.cancel", "broadcast", broadcast.id)

@@ -19,7 +19,8 @@ from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
 from db.models import COORDINATOR_ROLES, ChangeStatus, HelpContact, HelpContactChange, Role, User
-from handlers.mod_scope import not_found, org_region_codes
+from db.queries import org_region_codes
+from handlers.mod_scope import not_found
 
 FIELD_NAMES = {"number": N_("Phone number"), "hours": N_("Opening hours"), "notes": N_("Note"),
                "source": N_("Source")}

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Field, Route
 from bot.core.i18n import N_, _, data_text, format_day
 from bot.core.types import Button, Reply
 from bot.core.ui import pager, screen
 from db import queries
 from db.models import COORDINATOR_ROLES, HelpContact, Region, Role, User
+from db.queries import org_region_codes
 from db.reference import COUNTRY_NAMES, REGION_NAMES
 from handlers.help import contact_block
 from handlers.mod_contact_changes import ROUTES as CHANGE_ROUTES
@@ -32,8 +33,8 @@ from handlers.mod_contact_changes import (
     propose,
     reviewable,
 )
-from handlers.mod_forms import Field, parse_value, show_value
-from handlers.mod_scope import PAGE, no_org, not_found, org_region_codes
+from handlers.mod_forms import parse_value, show_value
+from handlers.mod_scope import PAGE, no_org, not_found
 
 _PHONE_CHARS = re.compile(r"^[0-9 +\-()]+$")
 _MAX_INPUT = 2000  # anything longer is refused before it is even cleaned

@@ -8,17 +8,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Field, Form, Route
 from bot.core.i18n import N_, _, data_text, format_day
 from bot.core.types import Button, Reply
 from bot.core.ui import pager, screen
 from db import queries
 from db.models import STAFF_ROLES, CommitmentStatus, Employer
 from db.reference import SECTORS
-from handlers.mod_forms import Field, Form, start_form
+from handlers.mod_forms import start_form
 from handlers.mod_scope import PAGE, in_scope, no_org, not_found, scope_filter
 
-STATUS_NAMES = {
+STATUS_NAMES: dict[str, str] = {
     CommitmentStatus.ACTIVE: N_("Active"),
     CommitmentStatus.SUSPENDED: N_("Suspended"),
     CommitmentStatus.ENDED: N_("Ended"),

@@ -27,7 +27,8 @@ def scope_filter(user: User, column: Any) -> ColumnElement[bool]:
         return true()
     if user.org_id is None:
         return false()  # `column == None` would be IS NULL: rows of nobody, i.e. of everybody
-    return column == user.org_id
+    condition: ColumnElement[bool] = column == user.org_id
+    return condition
 
 
 def not_found() -> Reply:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.channels import DeliveryFailed
 from bot.core.types import Reply
-from bot.services.delivery import Delivery, DeliveryFailed
+from bot.services.delivery import Delivery
 from db.models import COORDINATOR_ROLES, User
 
 log = logging.getLogger(__name__)

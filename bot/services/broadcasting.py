@@ -35,20 +35,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.i18n import _, current_language, data_text, use_language
-from bot.core.notify import discreet, quiet_hours_end
-from bot.core.types import Reply
-from bot.core.ui import screen, with_exit
-from bot.services.delivery import (
+from bot.core.channels import (
     BatchResult,
     BatchSender,
     ChannelPaused,
     DeliveryFailed,
     RateLimited,
 )
+from bot.core.i18n import _, current_language, data_text, use_language
+from bot.core.notify import discreet, quiet_hours_end
+from bot.core.types import Reply
+from bot.core.ui import screen, with_exit
 from db import queries
 from db.models import (
     Broadcast,
@@ -59,6 +59,7 @@ from db.models import (
     Role,
     User,
 )
+from db.queries import dialect_name, rows_affected
 from db.reference import TOPICS
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ def eligible(user: User, broadcast: Broadcast, regions: Sequence[str]) -> bool:
             and broadcast.topic in (user.topics or []))
 
 
-def _audience_query(broadcast: Broadcast, regions: Sequence[str], after: str):  # noqa: ANN202
+def _audience_query(broadcast: Broadcast, regions: Sequence[str],
+                    after: str) -> Select[str, list[str]]:
     role = AUDIENCE_ROLES.get(broadcast.audience, Role.PARTICIPANT)
     return (select(User.id, User.topics)
             .where(User.role == role, User.active.is_(True), User.onboarded.is_(True),
@@ -309,10 +311,11 @@ class Broadcaster:
             result = await db.execute(
                 update(BroadcastDelivery).where(BroadcastDelivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.UNKNOWN, updated_at=self.now()))
-        if result.rowcount:
+        in_doubt = rows_affected(result)
+        if in_doubt:
             log.warning("%d broadcast deliveries were in flight at a crash: marked unknown",
-                        result.rowcount)
-        return int(result.rowcount or 0)
+                        in_doubt)
+        return in_doubt
 
     async def materialise(self, broadcast_id: int) -> int:
         """Create one delivery row per eligible person, in committed chunks by user id, so that
@@ -382,7 +385,7 @@ class Broadcaster:
                                 (BroadcastDelivery.not_before.is_(None))
                                 | (BroadcastDelivery.not_before <= now))
                          .order_by(BroadcastDelivery.id).limit(self._claim_size()))
-                if db.bind.dialect.name == "postgresql":
+                if dialect_name(db) == "postgresql":
                     query = query.with_for_update(skip_locked=True, of=BroadcastDelivery)
                 rows = list(await db.execute(query))
                 if not rows:
@@ -464,7 +467,7 @@ class Broadcaster:
                 .where(BroadcastDelivery.id.in_(row_ids),
                        BroadcastDelivery.status == DeliveryStatus.CLAIMED)
                 .values(status=DeliveryStatus.SENDING, updated_at=self.now()))
-            if result.rowcount != len(row_ids):
+            if rows_affected(result) != len(row_ids):
                 # Only a pass of our own may hold them: leave all of them as they were.
                 await db.rollback()
                 return False

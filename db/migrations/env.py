@@ -20,7 +20,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no sqlalchemy.url (db/engine.py sets it from DATABASE_URL)")
+    engine = create_async_engine(url)
     async with engine.connect() as conn:
         await conn.run_sync(_run)
         await conn.commit()

@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Result, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEntry, ImpactCount, Region, User
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (its CursorResult's rowcount)."""
+    return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
+
+
+def dialect_name(db: AsyncSession) -> str:
+    return db.get_bind().dialect.name
 
 
 async def bump(db: AsyncSession, metric: str, *, day: date, org_id: int = 0,
@@ -15,16 +26,15 @@ async def bump(db: AsyncSession, metric: str, *, day: date, org_id: int = 0,
     two updates counting at once must not both try to create the row."""
     if role is not None and role != "participant":
         metric = f"{metric}:{role}"
-    dialect = db.bind.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    row = {"day": day, "org_id": org_id, "region_code": region_code, "metric": metric, "value": n}
+    key = ["day", "org_id", "region_code", "metric"]
+    add = {"value": ImpactCount.value + n}
+    if dialect_name(db) == "postgresql":
+        await db.execute(postgresql.insert(ImpactCount).values(row)
+                         .on_conflict_do_update(index_elements=key, set_=add))
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(ImpactCount).values(day=day, org_id=org_id,
-                                                   region_code=region_code, metric=metric, value=n)
-    await db.execute(statement.on_conflict_do_update(
-        index_elements=["day", "org_id", "region_code", "metric"],
-        set_={"value": ImpactCount.value + n}))
+        await db.execute(sqlite.insert(ImpactCount).values(row)
+                         .on_conflict_do_update(index_elements=key, set_=add))
 
 
 async def audit(db: AsyncSession, actor: User, action: str, target_type: str = "",

@@ -36,7 +36,7 @@ class JobFilters:
         return bool(self.sector or self.hours or self.childcare or self.remote or self.language)
 
 
-def visible() -> Select[tuple[Vacancy]]:
+def visible() -> Select[Vacancy]:
     return (select(Vacancy).join(Employer, Employer.id == Vacancy.employer_id)
             .where(Employer.status == CommitmentStatus.ACTIVE,
                    Vacancy.status == PostStatus.PUBLISHED))

@@ -95,9 +95,12 @@ class AiohttpRequest(BaseRequest):
     def parse_json_payload(payload: bytes) -> JSONDict:
         # The base class logs an unreadable payload in full; it may hold message text.
         try:
-            return json.loads(payload.decode("utf-8", "replace"))
+            decoded = json.loads(payload.decode("utf-8", "replace"))
         except ValueError as exc:
             raise TelegramError("Invalid server response") from exc
+        if not isinstance(decoded, dict):
+            raise TelegramError("Invalid server response")
+        return decoded
 
     def _timeouts(self, read: Timeout, write: Timeout, connect: Timeout,
                   pool: Timeout, has_files: bool) -> tuple[aiohttp.ClientTimeout,
