@@ -94,12 +94,13 @@ class Result:
 
 
 @asynccontextmanager
-async def fake_server() -> AsyncIterator[str]:
-    """The fake Bot API in its own process, so it does not share our event loop or GIL."""
+async def fake_server(rate: float = 0.0) -> AsyncIterator[str]:
+    """The fake Bot API in its own process, so it does not share our event loop or GIL; with
+    `rate`, it refuses (429) messages beyond that many per second, as Telegram does."""
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.fake_bot_api", "--port", str(port), "--token", TOKEN,
-        cwd=REPO_ROOT)
+        "--rate", str(rate), cwd=REPO_ROOT)
     try:
         deadline = time.monotonic() + 20
         while not _port_open(port):

@@ -13,7 +13,8 @@ import argparse
 import asyncio
 import itertools
 import json
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,11 @@ class FakeBotApi:
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     uploads: list[tuple[str, str, int]] = field(default_factory=list)
     record_calls: bool = True
+    # Messages per second the server accepts over all chats (0: no limit); beyond it, a 429 with
+    # retry_after 1, as Telegram answers a bot that goes over its limit (the pacing benchmark).
+    # Modelled as a bucket of one second's worth, refilled at that rate: "no more than N a second"
+    # on average, with the jitter of the network between two processes absorbed.
+    rate_limit: float = 0.0
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -69,6 +75,14 @@ class FakeBotApi:
         self.edit_count = 0
         self.sent_event = asyncio.Event()
         self.closing = False
+        self.too_many = 0  # sendMessage calls refused with 429 for going over rate_limit
+        self._tokens = self.rate_limit
+        self._tokens_at = time.perf_counter()
+        self.sent_per_chat: Counter[int] = Counter()
+        # A chat's typed message queued by /control/say -> when; the first answer to that chat
+        # takes it out and adds the time it waited to `answer_seconds`.
+        self._said_at: dict[int, float] = {}
+        self.answer_seconds: list[float] = []
 
     # -- what a person does ------------------------------------------------------------------------
     def _next_message_id(self, chat_id: int) -> int:
@@ -160,13 +174,32 @@ class FakeBotApi:
 
     async def _control_say(self, request: web.Request) -> web.Response:
         """For a server in its own process: queue [[chat_id, text], ...] as typed messages."""
+        now = time.perf_counter()
         for chat_id, text in await request.json():
+            self._said_at.setdefault(int(chat_id), now)
             self._queue(self.message_update(int(chat_id), str(text), "en", store=False))
         return _ok(len(self._updates))
 
     async def _control_stats(self, request: web.Request) -> web.Response:
-        return _ok({"sent": self.sent_count, "edits": self.edit_count,
-                    "pending": len(self._updates)})
+        stats: dict[str, Any] = {"sent": self.sent_count, "edits": self.edit_count,
+                                 "pending": len(self._updates), "too_many": self.too_many}
+        if request.query.get("detail"):
+            stats["sent_per_chat"] = {str(k): v for k, v in self.sent_per_chat.items()}
+            stats["answer_seconds"] = self.answer_seconds
+        return _ok(stats)
+
+    def _over_rate(self) -> bool:
+        if not self.rate_limit:
+            return False
+        now = time.perf_counter()
+        self._tokens = min(self.rate_limit,
+                           self._tokens + (now - self._tokens_at) * self.rate_limit)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            self.too_many += 1
+            return True
+        self._tokens -= 1.0
+        return False
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
@@ -285,8 +318,17 @@ class FakeBotApi:
             for button in row:
                 if len(button.get("callback_data", "").encode()) > 64:
                     return _error(400, "Bad Request: BUTTON_DATA_INVALID")
-        msg = self._keep(int(p["chat_id"]), p)
+        if self._over_rate():
+            return web.json_response({"ok": False, "error_code": 429,
+                                      "description": "Too Many Requests: retry after 1",
+                                      "parameters": {"retry_after": 1}}, status=429)
+        chat_id = int(p["chat_id"])
+        msg = self._keep(chat_id, p)
         self.sent_count += 1
+        self.sent_per_chat[chat_id] += 1
+        said = self._said_at.pop(chat_id, None)
+        if said is not None:
+            self.answer_seconds.append(time.perf_counter() - said)
         self.sent_event.set()
         return _ok(self._message_json(msg))
 
@@ -376,8 +418,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="fake Telegram Bot API on 127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", default=FakeBotApi.token)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="messages per second accepted; more get 429 (0: no limit)")
     args = parser.parse_args()
-    web.run_app(FakeBotApi(token=args.token, record_calls=False).make_app(), host="127.0.0.1",
+    fake = FakeBotApi(token=args.token, record_calls=False, rate_limit=args.rate)
+    web.run_app(fake.make_app(), host="127.0.0.1",
                 port=args.port, print=None, access_log=None)
 
 
