@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channels.telegram.adapter import CAPABILITIES as TELEGRAM
+from bot.channels.telegram.capabilities import CAPABILITIES as TELEGRAM
 from bot.channels.viber.adapter import CAPABILITIES as VIBER
 from bot.channels.webchat.adapter import CAPABILITIES as WEBCHAT
 from bot.core.channels import Capabilities, ChannelSender

@@ -33,15 +33,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
+from bot.channels.telegram.capabilities import CAPABILITIES, MAX_BUTTONS_PER_ROW, MAX_TEXT
 from bot.channels.telegram.request import AiohttpRequest, make_session
 from bot.channels.telegram.updates import PerChatUpdateProcessor
-from bot.core.channels import (
-    Capabilities,
-    ChannelHost,
-    DeliveryFailed,
-    ExitErasure,
-    RecipientGone,
-)
+from bot.core.channels import ChannelHost, DeliveryFailed, RecipientGone
 from bot.core.i18n import LANGUAGES, N_, _, use_language
 from bot.core.settings import Settings, SettingsError
 from bot.core.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
@@ -51,8 +46,6 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
-MAX_TEXT = 4096  # Telegram counts UTF-16 code units
-MAX_BUTTONS_PER_ROW = 8
 MAX_BUTTONS = 100
 DELETE_BATCH = 100
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -392,12 +385,6 @@ class TelegramSender:
 
 # -- the channel --------------------------------------------------------------------------------------
 # Bots may delete messages in private chats for 48 hours; we plan within 47.
-CAPABILITIES = Capabilities(
-    deletes_messages=True, delete_window=timedelta(hours=47), max_text_chars=MAX_TEXT,
-    max_buttons_per_row=MAX_BUTTONS_PER_ROW, max_label_chars=64, paid_bot_initiated=False,
-    exit_erasure=ExitErasure.DELETE_MESSAGES)
-
-
 class TelegramChannel:
     """The Telegram ChannelAdapter."""
 
@@ -599,8 +586,3 @@ def _file_url(base_url: str) -> str:
     """https://api.telegram.org/bot -> https://api.telegram.org/file/bot"""
     head, sep, tail = base_url.rstrip("/").rpartition("/")
     return f"{head}/file/{tail}" if sep else base_url
-
-
-def from_settings(settings: Settings) -> TelegramChannel | None:
-    """The channel, when its token is set."""
-    return TelegramChannel(settings) if settings.telegram_token else None
