@@ -37,9 +37,9 @@ from handlers.start import first_screen
 log = logging.getLogger(__name__)
 
 
+SEEN_TOKEN_KEEP = timedelta(days=7)  # platforms repeat a callback for hours at most
 # What each channel can do, known even for channels not switched on here (a purge or a report
 # may meet rows of any channel).
-SEEN_TOKEN_KEEP = timedelta(days=7)  # platforms repeat a callback for hours at most
 KNOWN_CHANNELS: dict[str, Capabilities] = {
     Channel.WEBCHAT.value: WEBCHAT, Channel.TELEGRAM.value: TELEGRAM, Channel.VIBER.value: VIBER}
 
