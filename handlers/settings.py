@@ -87,7 +87,7 @@ async def main_screen(ctx: Ctx) -> Reply:
         _("Discreet notifications: {state}", state=on_off(user.discreet)),
         _("Quiet hours: {hours}", hours=await quiet_label(ctx, user.quiet_start, user.quiet_end)),
         _("Vanishing messages: {after}", after=vanish_label(user.vanish_minutes)),
-        _("Code word and lock: {state}", state=on_off(bool(user.codeword_hash))),
+        _("Code word and lock: on") if user.codeword_hash else _("Code word and lock: off"),
     ]
     return screen("\n".join(lines),
                   [Button(_("Language"), "lang"), Button(_("Region"), "region")],
