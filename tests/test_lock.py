@@ -32,6 +32,7 @@ from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
 from tests.fakes import Outbox
 from tests.http import WebChatClient, serve
+from tests.test_browser import browser  # noqa: F401 - the fixture
 from tests.test_meetups import make_meetup
 from tests.test_talk import add_caseworker, her, take
 from tests.test_telegram import (
@@ -371,6 +372,24 @@ async def test_web_chat_prompt_carries_the_secret_flag(database_url: str, clock:
         await client.say(WORD)
         assert not any(r.get("secret") for r in client.last["replies"])
         assert all(WORD not in r["text"] for r in client.last["replies"])
+
+
+@pytest.mark.browser
+async def test_web_chat_page_takes_the_code_word_as_a_password_without_a_bubble(
+        browser, database_url: str) -> None:  # noqa: ANN001, F811
+    async with serve(make_settings(database_url)) as (base, _app):
+        page = await browser.new_page()
+        await page.goto(f"{base}/webchat/")
+        await page.get_by_role("button", name="English").click()
+        await page.locator("button[data-action='safe:code']").last.click()
+        await page.locator(".bubble.bot", has_text="Choose a code word").wait_for()
+        assert await page.get_attribute("#text", "type") == "password"
+        await page.fill("#text", WORD)
+        await page.press("#text", "Enter")
+        await page.locator(".bubble.bot", has_text="code word is saved").wait_for()
+        assert WORD not in await page.inner_text("#log")
+        assert await page.locator(".bubble.me").count() == 2  # the two buttons she pressed
+        assert await page.get_attribute("#text", "type") == "text"  # back to plain text
 
 
 async def test_viber_prompt_asks_her_to_delete_it_herself(rt: Runtime) -> None:
