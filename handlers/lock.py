@@ -366,8 +366,8 @@ ROUTES = [
     Route(ask_new, prefix="lock", verb="new", onboarded_only=True),
     Route(ask_old, prefix="lock", verb="change", onboarded_only=True),
     Route(ask_remove, prefix="lock", verb="remove", onboarded_only=True),
-    Route(take_unlock, state=LockState.UNLOCK),
-    Route(take_new, state=LockState.NEW),
-    Route(take_old, state=LockState.OLD),
-    Route(take_remove, state=LockState.REMOVE),
+    Route(take_unlock, state=LockState.UNLOCK, secret=True),
+    Route(take_new, state=LockState.NEW, secret=True),
+    Route(take_old, state=LockState.OLD, secret=True),
+    Route(take_remove, state=LockState.REMOVE, secret=True),
 ]

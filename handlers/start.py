@@ -302,7 +302,7 @@ ROUTES = [
     Route(accept_safety, prefix="safe"),
     Route(accept_safety, prefix="safe", verb="ok"),
     Route(offer_codeword, prefix="safe", verb="code"),
-    Route(take_codeword, state=StartState.CODEWORD),
+    Route(take_codeword, state=StartState.CODEWORD, secret=True),
     Route(choose_region, prefix="region"),
     Route(show_regions, command="/region"),
 ]

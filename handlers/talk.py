@@ -337,8 +337,9 @@ ROUTES = [
     Route(end_conversation, prefix="talk", verb="end", roles=_JOURNEY, onboarded_only=True,
           locked=True),
     Route(take_codeword, state=TalkState.CODEWORD, roles=_JOURNEY, onboarded_only=True,
-          locked=True),
-    Route(take_check, state=TalkState.CHECK, roles=_JOURNEY, onboarded_only=True, locked=True),
+          locked=True, secret=True),
+    Route(take_check, state=TalkState.CHECK, roles=_JOURNEY, onboarded_only=True, locked=True,
+          secret=True),
     Route(relay_message, state=TalkState.CHAT, roles=_JOURNEY, onboarded_only=True,
           locked=True),
 ]

@@ -27,6 +27,7 @@ from db.models import (
     SignupStatus,
     User,
 )
+from handlers import lock as lock_module
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
@@ -246,6 +247,7 @@ async def _rows(rt: Runtime, model: type, user_id: str) -> list:  # noqa: ANN401
         return list((await db.execute(select(model).where(model.user_id == user_id))).scalars())
 
 
+@pytest.mark.both_databases  # the erase frees places under the meetup's row lock
 async def test_forgotten_code_word_erases_exactly_what_it_says(
         rt: Runtime, outbox: Outbox, sender: FakeSender, clock: FakeClock) -> None:
     _cw, cw_addr = await add_caseworker(rt)
@@ -372,6 +374,32 @@ async def test_web_chat_prompt_carries_the_secret_flag(database_url: str, clock:
         await client.say(WORD)
         assert not any(r.get("secret") for r in client.last["replies"])
         assert all(WORD not in r["text"] for r in client.last["replies"])
+
+
+async def test_a_code_word_is_erased_even_when_the_update_fails(
+        chat: ChatDriver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    await chat.onboard()
+    await set_in_settings(chat)
+    clock.advance(minutes=11)
+    await chat.press("set", must_exist=False)
+    assert await lock_screen_shown(chat)
+
+    async def broken(*_args: object) -> bool:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(lock_module, "check_codeword", broken)
+    outcome = await chat.say(WORD)
+    assert "something went wrong" in chat.text and outcome.erase_inbound
+    monkeypatch.undo()
+    # A word typed at a code-word prompt after the lock closed meanwhile is erased too.
+    await chat.say(WORD)
+    await chat.press("talk:check", must_exist=False)
+    clock.advance(minutes=11)
+    outcome = await chat.say(WORD)
+    assert LOCKED in chat.text and outcome.erase_inbound
+    await chat.press("menu", must_exist=False)
+    outcome = await chat.say("hello")  # an ordinary message is not
+    assert "did not understand" in chat.text and not outcome.erase_inbound
 
 
 @pytest.mark.browser

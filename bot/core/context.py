@@ -135,6 +135,9 @@ class Route:
     locked: a screen that would give her away to someone holding her unlocked phone (her
       places, requests, caseworker conversation, membership, settings: docs/ARCHITECTURE.md
       2.11); behind her code word when she set one.
+    secret: what she types to this state or command is a secret (her code word, a /redeem
+      code): the channel deletes or hides her message even when the update fails half-way
+      (handlers also call ctx.erase_inbound()).
     """
 
     handler: Handler
@@ -145,6 +148,7 @@ class Route:
     verb: str | None = None
     onboarded_only: bool = False
     locked: bool = False
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:

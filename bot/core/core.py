@@ -163,6 +163,9 @@ class Core:
         # Shown instead of a `locked` route while her code word is needed (the shared-phone
         # lock, docs/ARCHITECTURE.md 2.11); None: no lock (a test of the bare core).
         self._lock = lock_route
+        # Where what she types is a secret (Route.secret): erased by the channel whatever happens.
+        self._secret_states = {r.state for r in routes if r.secret and r.state is not None}
+        self._secret_commands = {r.command for r in routes if r.secret and r.command is not None}
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -222,6 +225,8 @@ class Core:
         confirming = session.data.pop(ONE_STEP_KEY, None)  # for this update only
         # Kept out of the handlers' session data (which they reset freely); written back below.
         unlocked = _unlocked_until(session.data.pop(LOCK_KEY, None))
+        # Typed into a code-word prompt (or /redeem): erased by the channel even if this fails.
+        secret = self._typed_secret(inbound, session.state)
         try:
             try:
                 outcome = await self._transaction(inbound, key, session, confirming, unlocked)
@@ -241,8 +246,10 @@ class Core:
                 return Outcome(replies=[cover_message()], exit=True, visitor_refs=refs)
             outcome = Outcome(replies=[screen(
                 _("Sorry, something went wrong on our side. Nothing was changed. "
-                  "Please try again in a moment."))])
+                  "Please try again in a moment."))],
+                erase_inbound=secret)
             return self._finish(outcome)
+        outcome.erase_inbound = outcome.erase_inbound or secret
         try:
             if outcome.exit:
                 await self._store.drop(key)
@@ -454,6 +461,20 @@ class Core:
     def claims(self, action: str) -> bool:
         """Whether a button's action has its handler: quick exit, or a row of the table."""
         return action == EXIT_ACTION or self._table.claims(action)
+
+    def _typed_secret(self, inbound: Inbound, state: str | None) -> bool:
+        """Whether she typed into a secret prompt (her code word: `state` is her session's when
+        the message arrived) or a secret command (/redeem)."""
+        if inbound.text is None:
+            return False
+        text = inbound.text.strip()
+        if text.startswith("/"):
+            word = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+            if word in self._secret_commands:
+                return True
+            if word in self._table.commands:
+                return False
+        return state is not None and state in self._secret_states
 
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:
