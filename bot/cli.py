@@ -92,7 +92,9 @@ def routes_command(args: argparse.Namespace, settings: Settings) -> int:
     print("Routing table (commands, then actions by prefix and verb, then typed text by state):")
     for key, route in rows:
         roles = ",".join(sorted(route.roles)) if route.roles else "anyone"
-        print(f"  {key:<{width}}  {route.handler.__module__}.{route.handler.__name__}  [{roles}]")
+        lock = "  locked" if route.locked else ""  # behind her code word (the shared-phone lock)
+        print(f"  {key:<{width}}  {route.handler.__module__}.{route.handler.__name__}  [{roles}]"
+              f"{lock}")
     print()
     print(mermaid(rows))
     return 0

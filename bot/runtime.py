@@ -31,7 +31,15 @@ from bot.services.users import set_active_by_address
 from db import queries
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
 from db.reference import seed_reference_data
-from handlers.routes import ADMITTING_ROUTES, EXIT, FALLBACK, VISITOR_ROUTES, all_forms, all_routes
+from handlers.routes import (
+    ADMITTING_ROUTES,
+    EXIT,
+    FALLBACK,
+    LOCK,
+    VISITOR_ROUTES,
+    all_forms,
+    all_routes,
+)
 from handlers.start import first_screen
 
 log = logging.getLogger(__name__)
@@ -158,7 +166,7 @@ async def open_runtime(settings: Settings, *,
         core = Core(sessionmaker=sessionmaker, store=store, services=services,
                     routes=all_routes(), fallback=FALLBACK, exit_route=EXIT,
                     deliver=delivery.deliver, forms=all_forms(), visitor_routes=VISITOR_ROUTES,
-                    admitting_routes=ADMITTING_ROUTES)
+                    admitting_routes=ADMITTING_ROUTES, lock_route=LOCK)
         refs = RefRecorder(sessionmaker, vault, services.clock)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,

@@ -33,7 +33,9 @@ async def show_ended(ctx: Ctx) -> list[Reply]:
     return [screen(notice.text, *[list(row) for row in notice.buttons], menu=False)]
 
 
+# A caseworker's words (and the news that her conversation ended) are behind the shared-phone
+# lock when she has a code word: the token waits, unspent, until she typed it.
 ROUTES = [
-    Route(show_message, prefix="msg", verb="show"),
-    Route(show_ended, prefix="msg", verb="ended"),
+    Route(show_message, prefix="msg", verb="show", locked=True),
+    Route(show_ended, prefix="msg", verb="ended", locked=True),
 ]

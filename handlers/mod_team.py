@@ -116,6 +116,7 @@ async def _refuse(ctx: Ctx, message: str) -> list[Reply]:
 
 async def redeem_invite(ctx: Ctx) -> list[Reply]:
     """/redeem <code> — take the role and organisation of a valid, unused, unexpired invite."""
+    ctx.erase_inbound()  # the code must not stay on her screen (deleted on Telegram at once)
     if int(ctx.session.data.get("redeem_tries", 0)) >= MAX_FAILED_REDEEMS or \
             await _failed_recently(ctx) >= MAX_FAILED_REDEEMS or \
             await _client_failures(ctx) >= MAX_FAILED_PER_CLIENT:

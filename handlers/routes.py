@@ -7,6 +7,7 @@ from handlers import (
     broadcasts,
     forget,
     jobs,
+    lock,
     meetups,
     messages,
     moderation,
@@ -23,7 +24,7 @@ from handlers import (
 )
 
 JOURNEYS = (start, help_journey, meetups, jobs, talk, settings, forget, professionals,
-            moderation, broadcasts, messages)
+            moderation, broadcasts, messages, lock)
 
 
 def all_routes() -> list[Route]:
@@ -37,6 +38,7 @@ def all_forms() -> list[Form]:
 
 FALLBACK = start.FALLBACK
 EXIT = exit_journey.ROUTE
+LOCK = lock.LOCK_SCREEN  # shown by the core instead of a locked screen (the shared-phone lock)
 
 # What a visitor (no row yet, bot/core.py) may reach: the start screens, help and the exit. The
 # admitting routes write her row first (a staff member redeeming her invite as first message).

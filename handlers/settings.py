@@ -1,6 +1,7 @@
-"""Settings: language, region, news topics, discreet notifications, quiet hours and vanishing
-chat. Every choice is a button with a fixed payload (no typing), checked against the allowed
-values before anything changes, and confirmed in plain words."""
+"""Settings: language, region, news topics, discreet notifications, quiet hours, vanishing chat
+and the code word that locks them (handlers/lock.py). Every choice is a button with a fixed
+payload (no typing), checked against the allowed values before anything changes, and confirmed in
+plain words. Every screen here is behind the shared-phone lock when she has a code word."""
 from __future__ import annotations
 
 from datetime import datetime, time
@@ -13,6 +14,7 @@ from bot.core.ui import check, screen
 from bot.services.retention import reschedule_deletions
 from db import queries
 from db.reference import REGION_NAMES, TOPICS
+from handlers.lock import lock_explained
 
 # Quiet hour presets (start, end) in her region's time; free typing invites mistakes.
 QUIET_PRESETS: tuple[tuple[int, int], ...] = ((20, 8), (21, 8), (22, 7), (23, 7))
@@ -21,20 +23,51 @@ BACK = "set"
 
 
 async def show_settings(ctx: Ctx) -> list[Reply]:
-    """set / /settings, and every set:... sub-screen."""
-    if not ctx.user.onboarded:
-        return await ctx.goto("menu") if ctx.goto else []
+    """set / /settings; a set:<verb> no row claims is not available."""
     ctx.session.reset()
-    verb = ctx.args[0] if ctx.args else ""
-    screens = {"": main_screen, "topics": topics_screen, "discreet": discreet_screen,
-               "quiet": quiet_screen, "vanish": vanish_screen}
-    if verb in screens and len(ctx.args) <= 1:
-        return [await screens[verb](ctx)]
-    changes = {"topic": change_topic, "discreet": change_discreet, "quiet": change_quiet,
-               "vanish": change_vanish}
-    if verb in changes:
-        return await changes[verb](ctx)
-    return [not_available(), await main_screen(ctx)]
+    if ctx.inbound.action is not None and ctx.args:
+        return [not_available(), await main_screen(ctx)]
+    return [await main_screen(ctx)]
+
+
+async def show_topics(ctx: Ctx) -> list[Reply]:
+    """set:topics."""
+    ctx.session.reset()
+    if len(ctx.args) != 1:
+        return [not_available(), await main_screen(ctx)]
+    return [await topics_screen(ctx)]
+
+
+async def discreet_choice(ctx: Ctx) -> list[Reply]:
+    """set:discreet (the screen) and set:discreet:on|off (the choice)."""
+    ctx.session.reset()
+    return [await discreet_screen(ctx)] if len(ctx.args) == 1 else await change_discreet(ctx)
+
+
+async def quiet_choice(ctx: Ctx) -> list[Reply]:
+    """set:quiet (the screen) and set:quiet:<start>:<end> | set:quiet:off (the choice)."""
+    ctx.session.reset()
+    return [await quiet_screen(ctx)] if len(ctx.args) == 1 else await change_quiet(ctx)
+
+
+async def vanish_choice(ctx: Ctx) -> list[Reply]:
+    """set:vanish (the screen) and set:vanish:<minutes> (the choice)."""
+    ctx.session.reset()
+    return [await vanish_screen(ctx)] if len(ctx.args) == 1 else await change_vanish(ctx)
+
+
+async def topic_choice(ctx: Ctx) -> list[Reply]:
+    """set:topic:<key>."""
+    ctx.session.reset()
+    return await change_topic(ctx)
+
+
+async def show_codeword(ctx: Ctx) -> list[Reply]:
+    """set:code — the code word and the lock: set, change, remove, or forgotten."""
+    ctx.session.reset()
+    if len(ctx.args) != 1:
+        return [not_available(), await main_screen(ctx)]
+    return [codeword_screen(ctx)]
 
 
 def not_available() -> Reply:
@@ -54,6 +87,7 @@ async def main_screen(ctx: Ctx) -> Reply:
         _("Discreet notifications: {state}", state=on_off(user.discreet)),
         _("Quiet hours: {hours}", hours=await quiet_label(ctx, user.quiet_start, user.quiet_end)),
         _("Vanishing messages: {after}", after=vanish_label(user.vanish_minutes)),
+        _("Code word and lock: on") if user.codeword_hash else _("Code word and lock: off"),
     ]
     return screen("\n".join(lines),
                   [Button(_("Language"), "lang"), Button(_("Region"), "region")],
@@ -61,8 +95,20 @@ async def main_screen(ctx: Ctx) -> Reply:
                    Button(_("Discreet notifications"), "set:discreet")],
                   [Button(_("Quiet hours"), "set:quiet"),
                    Button(_("Vanishing messages"), "set:vanish")],
+                  [Button(_("Code word and lock"), "set:code")],
                   [Button(_("Tips to stay safe"), "help:safety")],
                   [Button(_("Forget me (delete my data)"), "forget")])
+
+
+def codeword_screen(ctx: Ctx) -> Reply:
+    if not ctx.user.codeword_hash:
+        return screen(_("You have no code word yet.") + "\n\n" + lock_explained() + "\n\n"
+                      + _("A caseworker can also use it to check that it is you."),
+                      [Button(_("Choose a code word"), "lock:new:set")], back=BACK)
+    return screen(_("Your code word is set.") + "\n\n" + lock_explained(),
+                  [Button(_("Change my code word"), "lock:change:set")],
+                  [Button(_("Remove my code word"), "lock:remove:set")],
+                  [Button(_("I forgot my code word"), "lock:forgot")], back=BACK)
 
 
 async def topics_screen(ctx: Ctx) -> Reply:
@@ -202,6 +248,12 @@ async def quiet_label(ctx: Ctx, start: int | None, end: int | None) -> str:
 
 
 ROUTES = [
-    Route(show_settings, prefix="set"),
-    Route(show_settings, command="/settings"),
+    Route(show_settings, prefix="set", onboarded_only=True, locked=True),
+    Route(show_settings, command="/settings", onboarded_only=True, locked=True),
+    Route(show_topics, prefix="set", verb="topics", onboarded_only=True, locked=True),
+    Route(topic_choice, prefix="set", verb="topic", onboarded_only=True, locked=True),
+    Route(discreet_choice, prefix="set", verb="discreet", onboarded_only=True, locked=True),
+    Route(quiet_choice, prefix="set", verb="quiet", onboarded_only=True, locked=True),
+    Route(vanish_choice, prefix="set", verb="vanish", onboarded_only=True, locked=True),
+    Route(show_codeword, prefix="set", verb="code", onboarded_only=True, locked=True),
 ]

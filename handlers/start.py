@@ -26,6 +26,7 @@ from bot.services.impact import count_started
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Role, User
 from db.reference import REGION_NAMES
+from handlers.lock import lock_explained, save_codeword, secret_prompt, word_rules
 
 DEEP_LINK = re.compile(r"^(ev|job)-(\d{1,9})$")
 DEEP_TARGET = {"ev": "ev:show:{}", "job": "job:show:{}"}
@@ -35,6 +36,7 @@ class StartState(StrEnum):
     LANGUAGE = "start.language"
     SAFETY = "start.safety"
     REGION = "start.region"
+    CODEWORD = "start.codeword"  # the code word offered at the safety notice
 
 
 async def start_bot(ctx: Ctx) -> list[Reply]:
@@ -106,8 +108,48 @@ def safety_screen(ctx: Ctx) -> Reply:
           "your phone's call log; in a web browser, the chat's address in the browser's history "
           "list (a private window keeps none)."),
     ])
-    return screen(text, [Button(_("Yes, it is safe now. Continue"), "safe:ok")],
-                  [Button(_("Tips to stay safe"), "help:safety")], menu=False)
+    rows = [[Button(_("Yes, it is safe now. Continue"), "safe:ok")]]
+    if ctx.user.codeword_hash:
+        text += "\n\n" + _("Your code word locks the screens that could give you away. "
+                            "You can change it in Settings.")
+    else:
+        text += "\n\n" + _("If someone else may hold this phone, you can protect your "
+                            "screens with a code word (now, or later in Settings).")
+        rows.append([Button(_("Protect my screens with a code word"), "safe:code")])
+    rows.append([Button(_("Tips to stay safe"), "help:safety")])
+    return screen(text, *rows, menu=False)
+
+
+async def offer_codeword(ctx: Ctx) -> list[Reply]:
+    """safe:code — at the safety notice: choose a code word (a visitor's hash waits in her
+    session until her row is written)."""
+    if ctx.session.state not in (StartState.SAFETY, StartState.CODEWORD) or len(ctx.args) != 1:
+        return [await start_step_screen(ctx, ctx.session.state)]
+    if ctx.user.codeword_hash:
+        return [Reply(_("You already have a code word. You can change it in Settings.")),
+                safety_screen(ctx)]
+    deep = ctx.session.data.get("deep")
+    ctx.session.reset(StartState.CODEWORD)
+    if deep:
+        ctx.session.data["deep"] = deep
+    return [codeword_prompt(ctx)]
+
+
+def codeword_prompt(ctx: Ctx) -> Reply:
+    return secret_prompt(ctx, _("Choose a code word: a word only you know.") + "\n\n"
+                         + lock_explained() + "\n\n" + word_rules(), back="menu", menu=False)
+
+
+async def take_codeword(ctx: Ctx) -> list[Reply]:
+    """She typed the code word she chose at the safety notice."""
+    if ctx.user.codeword_hash:
+        ctx.erase_inbound()
+        return [safety_screen(ctx)]
+    error = await save_codeword(ctx, ctx.text)
+    if error is not None:
+        return [Reply(error), codeword_prompt(ctx)]
+    return [Reply(_("Your code word is saved. Remember it: nobody can show it to you again.")),
+            safety_screen(ctx)]
 
 
 async def accept_safety(ctx: Ctx) -> list[Reply]:
@@ -195,7 +237,7 @@ async def show_menu(ctx: Ctx) -> list[Reply]:
 async def start_step_screen(ctx: Ctx, step: str | None) -> Reply:
     if step == StartState.REGION:
         return await region_screen(ctx)
-    if step == StartState.SAFETY:
+    if step in (StartState.SAFETY, StartState.CODEWORD):
         return safety_screen(ctx)
     return language_screen(ctx)
 
@@ -258,6 +300,9 @@ ROUTES = [
     Route(choose_language, prefix="lang"),
     Route(show_languages, command="/language"),
     Route(accept_safety, prefix="safe"),
+    Route(accept_safety, prefix="safe", verb="ok"),
+    Route(offer_codeword, prefix="safe", verb="code"),
+    Route(take_codeword, state=StartState.CODEWORD, secret=True),
     Route(choose_region, prefix="region"),
     Route(show_regions, command="/region"),
 ]

@@ -3,14 +3,11 @@ conversation relayed through the bot under a pseudonym. What she writes goes to 
 chat and is forgotten: it is never stored, logged or echoed (docs/ARCHITECTURE.md 2.1 and 2.7)."""
 from __future__ import annotations
 
-import asyncio
-import unicodedata
 from enum import StrEnum
 
 from sqlalchemy import select
 
 from bot.core.context import Ctx, Route
-from bot.core.crypto import hash_secret, verify_secret
 from bot.core.i18n import _
 from bot.core.notify import discreet
 from bot.core.types import Button, Reply
@@ -18,9 +15,19 @@ from bot.core.ui import screen
 from bot.services.impact import count_started
 from db import queries
 from db.models import SURVIVOR_JOURNEY_ROLES, Handoff, HandoffKind, HandoffStatus, User
+from handlers.lock import (
+    CODEWORD_MAX,
+    CODEWORD_MIN,
+    ask_old,
+    blocked_screen,
+    blocked_until,
+    check_codeword,
+    lock_explained,
+    normalise_codeword,
+    save_codeword,
+    secret_prompt,
+)
 
-CODEWORD_MIN = 3
-CODEWORD_MAX = 64
 LIVE = (HandoffStatus.OPEN, HandoffStatus.TAKEN)
 
 
@@ -33,15 +40,11 @@ class TalkState(StrEnum):
 # -- the entry ---------------------------------------------------------------------------------
 
 async def show_talk(ctx: Ctx) -> list[Reply]:
-    """talk / /talk and talk:<verb>[:<id>] — the conversation screens."""
-    if not ctx.user.onboarded:
-        return await ctx.goto("menu") if ctx.goto else []
-    verb = ctx.args[0] if ctx.args and ctx.inbound.action is not None else ""
-    verbs = {"": overview, "code": ask_codeword, "check": ask_check, "open": open_conversation,
-             "chat": enter_chat, "end": end_conversation}
-    if verb not in verbs:
+    """talk / /talk; a talk:<verb> no row claims is not valid any more."""
+    if ctx.inbound.action is not None and ctx.args:
+        ctx.session.reset()
         return [Reply(_("That button is not valid any more.")), await overview_screen(ctx)]
-    return await verbs[verb](ctx)
+    return await overview(ctx)
 
 
 async def overview(ctx: Ctx) -> list[Reply]:
@@ -74,7 +77,7 @@ async def overview_screen(ctx: Ctx) -> Reply:
 def codeword_explained() -> str:
     return _("First choose a code word: a word only you know. Later you can check that you are "
              "talking to the same service. We keep only a scrambled form of it, so nobody can "
-             "read it, not even us.")
+             "read it, not even us.") + "\n\n" + lock_explained()
 
 
 def no_caseworker_screen(ctx: Ctx) -> Reply:
@@ -88,57 +91,71 @@ def no_caseworker_screen(ctx: Ctx) -> Reply:
 
 # -- the code word -----------------------------------------------------------------------------
 
-def normalise_codeword(text: str) -> str:
-    """Forgiving about capitals and spaces: a stressed person must not fail on a detail."""
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
-
-
 async def ask_codeword(ctx: Ctx) -> list[Reply]:
+    """talk:code — choose her code word; with one already, change it (the old one first)."""
+    if len(ctx.args) != 1:
+        return [Reply(_("That button is not valid any more.")), await overview_screen(ctx)]
+    if ctx.user.codeword_hash:
+        ctx.args = ("change", "talk")
+        return await ask_old(ctx)
     ctx.session.reset(TalkState.CODEWORD)
-    return [screen(codeword_explained() + "\n\n" + _(
+    return [codeword_prompt(ctx)]
+
+
+def codeword_prompt(ctx: Ctx) -> Reply:
+    return secret_prompt(ctx, codeword_explained() + "\n\n" + _(
         "Please type your code word now ({min} to {max} characters). Capital letters do not "
         "matter. Do not use a password you use anywhere else.", min=CODEWORD_MIN,
-        max=CODEWORD_MAX), back="talk")]
+        max=CODEWORD_MAX), back="talk")
 
 
 async def take_codeword(ctx: Ctx) -> list[Reply]:
     """She typed her new code word: keep only its salted hash."""
-    word = normalise_codeword(ctx.text)
-    if not word:
-        return [screen(_("Please type a word."), back="talk")]
-    if not CODEWORD_MIN <= len(word) <= CODEWORD_MAX:
-        return [screen(_("Please type a code word of {min} to {max} characters.",
-                         min=CODEWORD_MIN, max=CODEWORD_MAX), back="talk")]
-    ctx.user.codeword_hash = await asyncio.to_thread(hash_secret, word)  # scrypt: ~35 ms
+    if ctx.user.codeword_hash:  # she has one (set elsewhere meanwhile): changing needs it
+        ctx.erase_inbound()
+        ctx.session.reset()
+        return [await overview_screen(ctx)]
+    error = await save_codeword(ctx, ctx.text)
+    if error is not None:
+        return [Reply(error), codeword_prompt(ctx)]
     ctx.session.reset()
     return [Reply(_("Your code word is saved. Remember it: nobody can show it to you again.")),
             await overview_screen(ctx)]
 
 
 async def ask_check(ctx: Ctx) -> list[Reply]:
+    """talk:check."""
     if not ctx.user.codeword_hash:
-        return [Reply(_("You have not chosen a code word yet.")), await overview_screen(ctx)]
-    ctx.session.reset(TalkState.CHECK)
-    return [screen(_("Type your code word. We will tell you if it is the one you chose with "
-                     "this service."), back="talk")]
-
-
-async def check_codeword(ctx: Ctx) -> list[Reply]:
-    """She typed a word to check against her code word."""
-    stored = ctx.user.codeword_hash
-    word = normalise_codeword(ctx.text)
-    if not stored:
         ctx.session.reset()
         return [Reply(_("You have not chosen a code word yet.")), await overview_screen(ctx)]
-    if not word:
-        return [screen(_("Please type a word."), back="talk")]
+    if len(ctx.args) != 1:
+        return [Reply(_("That button is not valid any more.")), await overview_screen(ctx)]
+    ctx.session.reset(TalkState.CHECK)
+    return [check_prompt(ctx)]
+
+
+def check_prompt(ctx: Ctx) -> Reply:
+    return secret_prompt(ctx, _("Type your code word. We will tell you if it is the one you "
+                                "chose with this service."), back="talk")
+
+
+async def take_check(ctx: Ctx) -> list[Reply]:
+    """She typed a word to check against her code word (a wrong one counts as a wrong try)."""
+    ctx.erase_inbound()
+    if not ctx.user.codeword_hash:
+        ctx.session.reset()
+        return [Reply(_("You have not chosen a code word yet.")), await overview_screen(ctx)]
+    if not normalise_codeword(ctx.text):
+        return [Reply(_("Please type a word.")), check_prompt(ctx)]
     ctx.session.reset()
-    if len(word) <= CODEWORD_MAX and await asyncio.to_thread(verify_secret, word, stored):
-        note = _("Yes, that is your code word. You are talking to the same service.")
-    else:
-        note = _("That is not the code word you chose. Check and try again, or choose a new "
-                 "one. If you did not expect this, be careful: this may not be our service.")
-    return [Reply(note), await overview_screen(ctx)]
+    if await check_codeword(ctx, ctx.text):
+        return [Reply(_("Yes, that is your code word. You are talking to the same service.")),
+                await overview_screen(ctx)]
+    if blocked_until(ctx) is not None:
+        return [Reply(_("That is not your code word.")), await blocked_screen(ctx)]
+    return [Reply(_("That is not the code word you chose. Check and try again. If you did not "
+                    "expect this, be careful: this may not be our service.")),
+            await overview_screen(ctx)]
 
 
 # -- the conversation --------------------------------------------------------------------------
@@ -304,10 +321,25 @@ async def end_conversation(ctx: Ctx) -> list[Reply]:
             await overview_screen(ctx)]
 
 
+# Her caseworker conversation, behind the shared-phone lock when she has a code word.
+_JOURNEY = SURVIVOR_JOURNEY_ROLES
 ROUTES = [
-    Route(show_talk, prefix="talk", roles=SURVIVOR_JOURNEY_ROLES),
-    Route(show_talk, command="/talk", roles=SURVIVOR_JOURNEY_ROLES),
-    Route(take_codeword, state=TalkState.CODEWORD, roles=SURVIVOR_JOURNEY_ROLES),
-    Route(check_codeword, state=TalkState.CHECK, roles=SURVIVOR_JOURNEY_ROLES),
-    Route(relay_message, state=TalkState.CHAT, roles=SURVIVOR_JOURNEY_ROLES),
+    Route(show_talk, prefix="talk", roles=_JOURNEY, onboarded_only=True, locked=True),
+    Route(show_talk, command="/talk", roles=_JOURNEY, onboarded_only=True, locked=True),
+    Route(ask_codeword, prefix="talk", verb="code", roles=_JOURNEY, onboarded_only=True,
+          locked=True),
+    Route(ask_check, prefix="talk", verb="check", roles=_JOURNEY, onboarded_only=True,
+          locked=True),
+    Route(open_conversation, prefix="talk", verb="open", roles=_JOURNEY, onboarded_only=True,
+          locked=True),
+    Route(enter_chat, prefix="talk", verb="chat", roles=_JOURNEY, onboarded_only=True,
+          locked=True),
+    Route(end_conversation, prefix="talk", verb="end", roles=_JOURNEY, onboarded_only=True,
+          locked=True),
+    Route(take_codeword, state=TalkState.CODEWORD, roles=_JOURNEY, onboarded_only=True,
+          locked=True, secret=True),
+    Route(take_check, state=TalkState.CHECK, roles=_JOURNEY, onboarded_only=True, locked=True,
+          secret=True),
+    Route(relay_message, state=TalkState.CHAT, roles=_JOURNEY, onboarded_only=True,
+          locked=True),
 ]

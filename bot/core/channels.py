@@ -92,6 +92,9 @@ class Capabilities:
     exit_erasure: ExitErasure
     # False where the address lives only as long as a session (the web chat's page secret).
     addresses_outlive_sessions: bool = True
+    # The page hides what she types at a prompt for a secret (Reply.secret): no bubble, a
+    # password field. Where a channel neither deletes nor hides it, she is asked to delete it.
+    hides_secret_input: bool = False
 
 
 class ChannelSender(Protocol):

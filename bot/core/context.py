@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.core.held import HELD_TTL_SECONDS, HeldMessages
@@ -28,6 +28,11 @@ Handler = Callable[["Ctx"], Awaitable[list[Reply]]]
 
 MAX_TEXT_CHARS = 2000
 ONE_STEP_KEY = "_confirm"
+# The shared-phone lock (docs/ARCHITECTURE.md 2.11): once she typed her code word, the locked
+# screens stay open this long after the last use of one of them. The moment they close is kept
+# in her session under LOCK_KEY (the core keeps it out of the handlers' way); quick exit drops it.
+LOCK_IDLE = timedelta(minutes=10)
+LOCK_KEY = "_unlocked"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,12 @@ class Ctx:
     goto: Callable[[str], Awaitable[list[Reply]]] | None = None
     # The staff forms, by kind, as the journey modules declared them (handlers/routes.py).
     forms: Mapping[str, Form] = field(default_factory=dict)
+    # The shared-phone lock: until when her locked screens are open (None: closed), and, when
+    # the core showed the lock screen instead of a locked one, the action she was going to.
+    unlocked_until: datetime | None = None
+    locked_action: str | None = None
+    # Set by erase_inbound(): the channel deletes the message she just sent.
+    inbound_erased: bool = False
 
     @property
     def text(self) -> str:
@@ -84,6 +95,17 @@ class Ctx:
     def expect_next(self, what: str) -> None:
         """This screen asks to confirm `what`: only the next update sees it in `confirming`."""
         self.session.data[ONE_STEP_KEY] = what
+
+    def erase_inbound(self) -> None:
+        """Her message must not stay on screen (a code word, a /redeem code): the channel
+        deletes it at once where it can, and never keeps its id."""
+        self.inbound_erased = True
+
+    def unlocked(self) -> bool:
+        """Whether her locked screens are open now (always, without a code word)."""
+        if not self.user.codeword_hash:
+            return True
+        return self.unlocked_until is not None and self.unlocked_until > self.now()
 
     def request_exit(self) -> None:
         self.exit_requested = True
@@ -113,6 +135,9 @@ class Route:
     locked: a screen that would give her away to someone holding her unlocked phone (her
       places, requests, caseworker conversation, membership, settings: docs/ARCHITECTURE.md
       2.11); behind her code word when she set one.
+    secret: what she types to this state or command is a secret (her code word, a /redeem
+      code): the channel deletes or hides her message even when the update fails half-way
+      (handlers also call ctx.erase_inbound()).
     """
 
     handler: Handler
@@ -123,6 +148,7 @@ class Route:
     verb: str | None = None
     onboarded_only: bool = False
     locked: bool = False
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.command, self.prefix, self.state)) != 1:

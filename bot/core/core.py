@@ -9,13 +9,22 @@ import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.context import MAX_TEXT_CHARS, ONE_STEP_KEY, Ctx, Form, Route, Services
+from bot.core.context import (
+    LOCK_IDLE,
+    LOCK_KEY,
+    MAX_TEXT_CHARS,
+    ONE_STEP_KEY,
+    Ctx,
+    Form,
+    Route,
+    Services,
+)
 from bot.core.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -135,7 +144,8 @@ class Core:
                  exit_route: Route, deliver: Deliver | None = None,
                  forms: Sequence[Form] = (),
                  visitor_routes: Collection[Route] | None = None,
-                 admitting_routes: Collection[Route] = ()) -> None:
+                 admitting_routes: Collection[Route] = (),
+                 lock_route: Route | None = None) -> None:
         self._sessionmaker = sessionmaker
         self._store = store
         self.services = services
@@ -150,6 +160,12 @@ class Core:
         self._visitor_routes = (None if visitor_routes is None
                                 else {id(r) for r in (*visitor_routes, fallback, exit_route)})
         self._admitting = {id(r) for r in admitting_routes}
+        # Shown instead of a `locked` route while her code word is needed (the shared-phone
+        # lock, docs/ARCHITECTURE.md 2.11); None: no lock (a test of the bare core).
+        self._lock = lock_route
+        # Where what she types is a secret (Route.secret): erased by the channel whatever happens.
+        self._secret_states = {r.state for r in routes if r.secret and r.state is not None}
+        self._secret_commands = {r.command for r in routes if r.secret and r.command is not None}
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -207,15 +223,19 @@ class Core:
             self._log_failure(exc)
             return await self._store_unavailable(inbound, key)
         confirming = session.data.pop(ONE_STEP_KEY, None)  # for this update only
+        # Kept out of the handlers' session data (which they reset freely); written back below.
+        unlocked = _unlocked_until(session.data.pop(LOCK_KEY, None))
+        # Typed into a code-word prompt (or /redeem): erased by the channel even if this fails.
+        secret = self._typed_secret(inbound, session.state)
         try:
             try:
-                outcome = await self._transaction(inbound, key, session, confirming)
+                outcome = await self._transaction(inbound, key, session, confirming, unlocked)
             except _StaleConnection:
                 # A pooled connection the server closed (a restart, an idle time-out) fails on
                 # its first statement, before any handler ran; the pool is then refreshed. Once
                 # more on a fresh connection: cheaper than pinging on every checkout.
                 log.info("database connection was stale; retrying the update once")
-                outcome = await self._transaction(inbound, key, session, confirming)
+                outcome = await self._transaction(inbound, key, session, confirming, unlocked)
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
             if self._is_exit(inbound):
@@ -226,8 +246,10 @@ class Core:
                 return Outcome(replies=[cover_message()], exit=True, visitor_refs=refs)
             outcome = Outcome(replies=[screen(
                 _("Sorry, something went wrong on our side. Nothing was changed. "
-                  "Please try again in a moment."))])
+                  "Please try again in a moment."))],
+                erase_inbound=secret)
             return self._finish(outcome)
+        outcome.erase_inbound = outcome.erase_inbound or secret
         try:
             if outcome.exit:
                 await self._store.drop(key)
@@ -254,7 +276,7 @@ class Core:
               "Please try again in a moment."))]))
 
     async def _transaction(self, inbound: Inbound, key: str, session: SessionData,
-                           confirming: str | None) -> Outcome:
+                           confirming: str | None, unlocked: datetime | None) -> Outcome:
         outcome = Outcome()
         # The session begins on its first statement; leaving the block without the commit (an
         # exception) closes it, which rolls back. One trip into SQLAlchemy's greenlet fewer
@@ -270,9 +292,13 @@ class Core:
             ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
                       services=self.services, is_new_user=is_new,
                       confirming=confirming, forms=self._forms,
-                      visitor=session.visitor is not None)
+                      visitor=session.visitor is not None, unlocked_until=unlocked)
             outcome.replies = await self._dispatch(ctx)
             outcome.exit = ctx.exit_requested
+            outcome.erase_inbound = ctx.inbound_erased
+            until = ctx.unlocked_until
+            if until is not None and not ctx.exit_requested and until > self.services.clock():
+                session.data[LOCK_KEY] = until.timestamp()
             outcome.outgoing = list(ctx.outgoing)
             if ctx.visitor:
                 if user.onboarded and not ctx.exit_requested:
@@ -316,8 +342,10 @@ class Core:
                     address_enc=b"", language=str(visitor.get("language") or DEFAULT_LANGUAGE),
                     region_code=visitor.get("region"), role=Role.PARTICIPANT, org_id=None,
                     topics=[], discreet=True, quiet_start=None, quiet_end=None,
-                    vanish_minutes=1440, codeword_hash=None, onboarded=False, active=True,
-                    last_active_on=today, created_on=today)
+                    vanish_minutes=1440, onboarded=False, active=True,
+                    # The code word she chose at the safety notice: its hash only, until her row.
+                    codeword_hash=_text_or_none(visitor.get("codeword")), lock_failures=0,
+                    lock_blocked_until=None, last_active_on=today, created_on=today)
 
     @staticmethod
     def _remember_visitor(ctx: Ctx, outcome: Outcome) -> None:
@@ -330,6 +358,10 @@ class Core:
             ctx.session.visitor = None
             return
         visitor["language"] = ctx.user.language
+        if ctx.user.codeword_hash:
+            visitor["codeword"] = ctx.user.codeword_hash
+        else:
+            visitor.pop("codeword", None)
         if ctx.user.region_code:
             visitor["region"] = ctx.user.region_code
         else:
@@ -378,9 +410,15 @@ class Core:
         route, args = self._table.match(inbound, ctx.session)
         if route is None:
             route = self._fallback
-        return await self._run(route, args, ctx)
+        # What to run once she typed her code word, if this is a locked screen: her button, or
+        # the command she typed (never other typed text: that is not kept anywhere).
+        pending = inbound.action
+        if pending is None and route.command is not None:
+            pending = route.command
+        return await self._run(route, args, ctx, pending)
 
-    async def _run(self, route: Route, args: tuple[str, ...], ctx: Ctx) -> list[Reply]:
+    async def _run(self, route: Route, args: tuple[str, ...], ctx: Ctx,
+                   pending: str | None = None) -> list[Reply]:
         if ctx.visitor:
             if ctx.user.onboarded or id(route) in self._admitting:
                 # She finished the start screens in this update (a deep link runs on), or she
@@ -395,13 +433,25 @@ class Core:
         ctx.args = args
 
         async def goto(action: str) -> list[Reply]:
-            target, target_args = self._table.match(
-                Inbound(ctx.inbound.channel, ctx.inbound.address, action=action), ctx.session)
-            return await self._run(target or self._fallback, target_args, ctx)
+            # An action, or a command ("/settings": what a lock screen may resume).
+            inbound = (Inbound(ctx.inbound.channel, ctx.inbound.address, text=action)
+                       if action.startswith("/") else
+                       Inbound(ctx.inbound.channel, ctx.inbound.address, action=action))
+            target, target_args = self._table.match(inbound, ctx.session)
+            return await self._run(target or self._fallback, target_args, ctx, action)
 
         ctx.goto = goto
         if route.onboarded_only and not ctx.user.onboarded:
             return await goto(MENU_ACTION)  # back to the start screens, in their order
+        if route.locked and self._lock is not None and not ctx.visitor \
+                and ctx.user.codeword_hash:
+            now = self.services.clock()
+            blocked = ctx.user.lock_blocked_until
+            if (blocked is not None and _aware(blocked) > now) or not ctx.unlocked():
+                # Behind her code word: the lock screen, which keeps where she was going.
+                ctx.locked_action = pending
+                return await self._lock.handler(ctx)
+            ctx.unlocked_until = now + LOCK_IDLE  # each use of a locked screen extends it
         return await route.handler(ctx)
 
     @property
@@ -411,6 +461,20 @@ class Core:
     def claims(self, action: str) -> bool:
         """Whether a button's action has its handler: quick exit, or a row of the table."""
         return action == EXIT_ACTION or self._table.claims(action)
+
+    def _typed_secret(self, inbound: Inbound, state: str | None) -> bool:
+        """Whether she typed into a secret prompt (her code word: `state` is her session's when
+        the message arrived) or a secret command (/redeem)."""
+        if inbound.text is None:
+            return False
+        text = inbound.text.strip()
+        if text.startswith("/"):
+            word = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+            if word in self._secret_commands:
+                return True
+            if word in self._table.commands:
+                return False
+        return state is not None and state in self._secret_states
 
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:
@@ -449,6 +513,24 @@ class Core:
         """Wait for relays under way (tests, shutdown)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _unlocked_until(raw: object) -> datetime | None:
+    """The moment her locked screens close, as her session keeps it (a POSIX timestamp)."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        try:
+            return datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _delete_at(now: datetime, vanish_minutes: int) -> datetime | None:

@@ -43,6 +43,9 @@ class Reply:
     silent: bool = False
     protected: bool = True
     replace: bool = False
+    # A prompt for a secret (her code word): the web chat makes the next input a password field
+    # and draws no bubble for what she types.
+    secret: bool = False
 
     def has_action(self, action: str) -> bool:
         return any(b.action == action for row in self.buttons for b in row)
@@ -85,3 +88,6 @@ class Outcome:
     outgoing: list[Outgoing] = field(default_factory=list)
     # A visitor's quick exit: the ids of her chat's messages, kept in her session, to delete.
     visitor_refs: list[str] = field(default_factory=list)
+    # Her message (a code word, a /redeem code) must not stay on her screen: a channel that can
+    # delete deletes inbound.message_ref at once and never records it as a ref to delete later.
+    erase_inbound: bool = False

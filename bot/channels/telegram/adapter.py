@@ -367,6 +367,15 @@ class TelegramSender:
         return await self.render(int(address), replies, priority=Priority.BULK,
                                  notification=notification)
 
+    async def delete_one(self, chat_id: int, message_id: int) -> None:
+        """deleteMessage, at once (her code word): raises DeliveryFailed when Telegram refuses."""
+        bot = self.app.bot
+
+        async def call() -> bool:
+            return bool(await bot.delete_message(chat_id, message_id))
+
+        await self._call(call, priority=Priority.ANSWER, chat_id=chat_id, sends=False)
+
     async def delete(self, address: str, refs: Sequence[str]) -> None:
         chat_id = int(address)
         ids = sorted({int(r) for r in refs if str(r).isdigit()})
@@ -523,6 +532,11 @@ class TelegramChannel:
         hers = [inbound.message_ref] if inbound.text is not None and inbound.message_ref else []
         refs: list[str] = []
         try:
+            if outcome.erase_inbound and hers:
+                # Her code word or /redeem code: deleted at once, before the answer, and never
+                # kept as a ref (there is nothing left to delete later).
+                await self._erase_inbound(int(inbound.address), hers)
+                hers = []
             if outcome.exit:
                 await self._quick_exit(inbound, outcome, hers)
                 return
@@ -535,6 +549,15 @@ class TelegramChannel:
         if not outcome.exit:
             # A visitor has no row yet (user_id None): the host keeps her ids in her session.
             await self.host.record_refs(self.name, inbound.address, outcome.user_id, hers + refs)
+
+    async def _erase_inbound(self, chat_id: int, refs: list[str]) -> None:
+        assert self.sender is not None
+        for ref in refs:
+            try:
+                await self.sender.delete_one(chat_id, int(ref))
+            except DeliveryFailed as exc:
+                # Gone already, or Telegram refuses now: answering her matters more.
+                log.info("telegram: her message could not be deleted (retry=%s)", exc.retry)
 
     async def _quick_exit(self, inbound: Inbound, outcome: Outcome, hers: list[str]) -> None:
         """Delete every tracked message (hers too, this /exit included), then one cover."""

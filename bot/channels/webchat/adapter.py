@@ -65,12 +65,17 @@ class RateLimiter:
 
 
 def render_reply(reply: Reply) -> dict[str, Any]:
-    return {
+    rendered: dict[str, Any] = {
         "id": secrets.token_hex(8),
         "text": reply.text,
         "buttons": [[{"label": b.label, "action": b.action} for b in row]
                     for row in reply.buttons],
     }
+    if reply.secret:
+        # A prompt for her code word: the page takes the next input as a password and draws
+        # no bubble for it.
+        rendered["secret"] = True
+    return rendered
 
 
 class WebChatSender:
@@ -137,7 +142,8 @@ def _error(request: web.Request, status: int, message: str) -> web.Response:
 CAPABILITIES = Capabilities(
     deletes_messages=False, delete_window=None, max_text_chars=MAX_BODY_BYTES // 4,
     max_buttons_per_row=8, max_label_chars=64, paid_bot_initiated=False,
-    exit_erasure=ExitErasure.WIPE_PAGE, addresses_outlive_sessions=False)
+    exit_erasure=ExitErasure.WIPE_PAGE, addresses_outlive_sessions=False,
+    hides_secret_input=True)
 DEFAULT_EXIT_URL = "https://www.google.com/search?q=weather"
 
 

@@ -15,6 +15,18 @@
   }).join("");
   var leaving = false;
   var pollTimer = null;
+  // The bot asked for her code word (a reply with "secret"): the next input is a password
+  // field, and what she types there is sent without drawing her bubble.
+  var secretNext = false;
+
+  function setSecret(on) {
+    secretNext = on;
+    var type = on ? "password" : "text";
+    if (input.type !== type) {
+      input.type = type;
+      input.value = "";  // nothing half-typed moves between a text and a password field
+    }
+  }
 
   // serverEnded: the server already answered exit (she typed the exit word), so the session is
   // over there and a second exit request would only be noise.
@@ -153,8 +165,12 @@
     return bubble;
   }
 
-  function show(data) {
+  function show(data, polled) {
     setLanguage(data.lang, data.dir, data.ui);
+    if (!polled) {
+      // Only an answer to her own message says what the next input is; a poll leaves it.
+      setSecret(!!(data.replies && data.replies.some(function (r) { return r.secret; })));
+    }
     if (data.replies && data.replies.length) {
       if (data.replies.some(function (r) { return r.buttons && r.buttons.length; })) {
         disableOldButtons();
@@ -188,7 +204,7 @@
           e.className = "error";
           return;
         }
-        show(data);
+        show(data, payload.poll === true);
       });
     }).catch(function () {
       var e = addBubble("⚠", "error");
@@ -199,9 +215,14 @@
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var text = input.value;
+    var secret = secretNext;
     input.value = "";
     if (!text.trim()) { return; }
-    addBubble(text, "me");
+    if (secret) {
+      setSecret(false);  // no bubble: her code word is never drawn on the page
+    } else {
+      addBubble(text, "me");
+    }
     send({ text: text });
   });
   exitButton.addEventListener("click", function () { quickExit(false); });
