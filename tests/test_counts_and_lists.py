@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from bot.app import RUNTIME
 from bot.core.settings import Settings
-from bot.demo import demo_codes
 from bot.core.types import Channel
+from bot.demo import demo_codes
 from bot.runtime import Runtime
 from bot.services.report import METRICS, OrgReport, target_figures, write_chart
 from db.models import ImpactCount, Meetup, Vacancy
