@@ -13,11 +13,12 @@ or asked to join; any other id answers as a missing one does."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 
 from sqlalchemy import update
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Handler, Route
 from bot.core.i18n import _, data_text, format_when, ngettext
 from bot.core.notify import discreet
 from bot.core.types import Button, Reply
@@ -393,7 +394,8 @@ async def send_join_request(ctx: Ctx) -> list[Reply]:
                    [Button(_("Back to the meetup"), f"ev:show:{meetup.id}")])]
 
 
-def join_request_notice(caseworker: User, pseudonym: str, handoff_id: int):  # noqa: ANN201
+def join_request_notice(caseworker: User, pseudonym: str, handoff_id: int
+                        ) -> Callable[[], list[Reply]]:
     def build() -> list[Reply]:
         details = Reply(_("{name} asks to join a peer group of your organisation.",
                           name=pseudonym),
@@ -477,7 +479,7 @@ async def withdraw_request(ctx: Ctx) -> list[Reply]:
         .values(status=HandoffStatus.WITHDRAWN, updated_at=ctx.now())
         .execution_options(synchronize_session=False))
     await ctx.db.refresh(handoff)
-    if done.rowcount != 1:
+    if queries.rows_affected(done) != 1:
         return await my_requests(ctx, _("This request is not waiting for an answer any more."))
     if handoff.taken_by:
         pseudonym = handoff.pseudonym
@@ -567,7 +569,7 @@ async def open_meetups(ctx: Ctx) -> list[Reply]:
     return await list_meetups(ctx, 0)
 
 
-def _row(handler, verb: str | None = None, *, locked: bool = False) -> Route:  # noqa: ANN001
+def _row(handler: Handler, verb: str | None = None, *, locked: bool = False) -> Route:
     return Route(handler, prefix="ev", verb=verb, roles=SURVIVOR_JOURNEY_ROLES,
                  onboarded_only=True, locked=locked)
 

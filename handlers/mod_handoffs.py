@@ -327,7 +327,7 @@ async def _answer(ctx: Ctx, handoff: Handoff, status: HandoffStatus) -> bool:
         .values(status=status, updated_at=ctx.now())
         .execution_options(synchronize_session=False))
     await ctx.db.refresh(handoff)
-    if done.rowcount != 1:
+    if queries.rows_affected(done) != 1:
         return False
     # What she wrote before anyone took it is not needed any more.
     await ctx.services.held.drop_thread(f"handoff:{handoff.id}")
@@ -360,13 +360,14 @@ async def admit_request(ctx: Ctx, handoff: Handoff) -> list[Reply]:
             meetup_id = meetup.id if meetup is not None else None
             ctx.send_to(her.id, lambda: [admitted_notice(title, outcome, meetup_id)],
                         notification=ring)
-    note = {SignupStatus.CONFIRMED: _("Confirmed. She has access to your closed groups and a "
-                                      "place at this meetup. She was told discreetly."),
-            SignupStatus.WAITING: _("Confirmed. She has access to your closed groups; the "
-                                    "meetup is full, so she is on its waiting list. She was "
-                                    "told discreetly.")}.get(
-        SignupStatus(outcome) if outcome else None,
-        _("Confirmed. She has access to your closed groups. She was told discreetly."))
+    if outcome == SignupStatus.CONFIRMED:
+        note = _("Confirmed. She has access to your closed groups and a place at this meetup. "
+                 "She was told discreetly.")
+    elif outcome == SignupStatus.WAITING:
+        note = _("Confirmed. She has access to your closed groups; the meetup is full, so she "
+                 "is on its waiting list. She was told discreetly.")
+    else:
+        note = _("Confirmed. She has access to your closed groups. She was told discreetly.")
     return [await handoff_screen(ctx, handoff, note)]
 
 

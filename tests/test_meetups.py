@@ -15,6 +15,7 @@ from db.models import (
     Handoff,
     ImpactCount,
     Meetup,
+    Membership,
     Organisation,
     PostStatus,
     Signup,
@@ -63,7 +64,10 @@ async def member(rt: Runtime, chat: ChatDriver, slug: str = "t") -> None:
         code, _invite = await create_invite(db, role=MEMBER_CODE, org_id=org.id,
                                             now=rt.services.clock(), ttl_hours=1)
     await chat.say(f"/redeem {code}")
-    assert "You now have access" in chat.text, chat.text
+    async with rt.sessionmaker() as db:
+        assert (await db.execute(select(Membership).where(
+            Membership.user_id == chat.last.user_id,  # type: ignore[union-attr]
+            Membership.org_id == org.id))).scalar_one_or_none() is not None, chat.text
 
 
 async def signups(rt: Runtime) -> list[Signup]:

@@ -38,7 +38,7 @@ from db.models import (
     User,
 )
 from db.queries import meetups as mq
-from db.queries import members
+from db.queries import members, rows_affected
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ async def purge_old_join_requests(db: AsyncSession, now: datetime) -> int:
     every query); answered, withdrawn and lapsed ones go after two weeks."""
     result = await db.execute(delete(Handoff).where(
         Handoff.kind == HandoffKind.JOIN, Handoff.created_at < now - members.REQUEST_KEPT))
-    return int(result.rowcount or 0)
+    return rows_affected(result)
 
 
 async def run_retention(rt: JobHost) -> int:

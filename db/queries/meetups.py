@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -65,7 +65,7 @@ async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, 
     return found[:size], len(found) > size
 
 
-def _of_a_member():  # noqa: ANN202 - an SQL expression
+def _of_a_member() -> Exists:
     """The sign-up's woman is a member of the meetup's organiser (docs/ARCHITECTURE.md 2.6)."""
     return (select(Membership.id)
             .where(Membership.user_id == Signup.user_id, Membership.org_id == Meetup.org_id)
