@@ -13,6 +13,7 @@ from bot.channels import telegram, viber, webchat
 from bot.core.channels import ChannelAdapter
 from bot.core.sessions import SessionStore
 from bot.core.settings import Settings
+from bot.demo import codes_text, demo_codes
 from bot.httpguard import install_log_filter, unexpected_errors
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import Scheduler
@@ -87,6 +88,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             app[RUNTIME] = runtime
             if runtime.demo_seeded:
                 log.info("demo data created (organisation 'demo')")
+                if serving:
+                    # `make run`: the codes to see both sides, on stdout only (never a log).
+                    async with runtime.sessionmaker() as db, db.begin():
+                        staff, member = await demo_codes(db, runtime.now(),
+                                                         settings.invite_ttl_hours)
+                    print(codes_text(staff, member, settings.invite_ttl_hours), flush=True)
             started: list[ChannelAdapter] = []
             scheduler = Scheduler(runtime)
             app[SCHEDULER] = scheduler

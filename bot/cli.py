@@ -61,23 +61,30 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("seed-demo", "create the demo organisation 'demo' with invented content")
 def seed_demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
     from bot.core.crypto import AddressVault
-    from bot.demo import seed_demo
+    from bot.demo import codes_text, demo_codes, seed_demo
     from bot.runtime import prepare_database
     from db.engine import make_engine, make_session_factory
 
-    async def go() -> bool:
+    async def go() -> tuple[bool, str, str]:
         engine = make_engine(settings.database_url)
         try:
             await prepare_database(settings, engine)
             async with make_session_factory(engine)() as db, db.begin():
-                return await seed_demo(db, AddressVault.from_data_key(settings.data_key))
+                created = await seed_demo(db, AddressVault.from_data_key(settings.data_key))
+                staff, member = await demo_codes(db, datetime.now(UTC),
+                                                 settings.invite_ttl_hours)
+                return created, staff, member
         finally:
             await engine.dispose()
 
-    created = asyncio.run(go())
+    created, staff, member = asyncio.run(go())
     print("Demo data created (organisation 'demo')." if created
           else "Demo data was already there (organisation 'demo').")
+    # stdout only, never a log: whoever reads these can act as the demo centre's caseworker.
+    print(codes_text(staff, member, settings.invite_ttl_hours))
     return 0
 
 

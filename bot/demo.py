@@ -1,6 +1,11 @@
 """Demo data for `make run` and `seed-demo`: one organisation `demo`, invented employers plainly
 marked as demo, meetups and vacancies in every territory. Texts are marked for translation so a
-tester sees the demo in her own language."""
+tester sees the demo in her own language.
+
+The demo meetups are closed peer groups whose places all start with "DEMO address" (shown only
+to a member with a confirmed place), plus one open event per territory whose place anyone may
+see. `demo_codes` makes the two one-time codes a tester needs to see both sides: a caseworker's
+invite for the demo organisation, and a member code (printed to stdout, never logged)."""
 from __future__ import annotations
 
 import secrets
@@ -16,13 +21,17 @@ from db.models import (
     CommitmentStatus,
     Employer,
     Meetup,
+    MeetupKind,
+    Membership,
     Organisation,
     OrganisationRegion,
+    Role,
     Signup,
     User,
     Vacancy,
 )
 from db.reference import REGIONS
+from handlers.mod_team import MEMBER_CODE, create_invite
 
 DEMO_SLUG = "demo"
 
@@ -84,6 +93,11 @@ MEETUPS = (
      False),
 )
 MEETUP_PLACE = N_("DEMO address: community centre, room 2 (invented)")
+# An open event: anyone may see its place (it does not start with "DEMO address").
+OPEN_EVENT = (N_("Job fair at the public library"),
+              N_("Open event: meet employers who signed the commitment against violence. "
+                 "Bring a CV if you have one; anyone may come."), 6, 15, 60)
+OPEN_EVENT_PLACE = N_("Public library, main hall (invented)")
 
 
 async def demo_exists(db: AsyncSession) -> bool:
@@ -136,7 +150,7 @@ async def seed_demo(db: AsyncSession, vault: AddressVault, now: datetime | None 
             local = datetime.combine(today + timedelta(days=days), time(hour, 30), tz)
             meetup = Meetup(org_id=org.id, region_code=region.code, title=title, description=desc,
                             place=MEETUP_PLACE, starts_at=local.astimezone(UTC),
-                            capacity=capacity, is_demo=True)
+                            capacity=capacity, kind=MeetupKind.CLOSED, is_demo=True)
             db.add(meetup)
             await db.flush()
             if full:
@@ -149,6 +163,36 @@ async def seed_demo(db: AsyncSession, vault: AddressVault, now: datetime | None 
                                  last_active_on=today, created_on=today, topics=[])
                     db.add(ghost)
                     await db.flush()
+                    # Members of the demo centre: only members' places count.
+                    db.add(Membership(user_id=ghost.id, org_id=org.id, since=today))
                     db.add(Signup(meetup_id=meetup.id, user_id=ghost.id))
+        title, desc, days, hour, capacity = OPEN_EVENT
+        local = datetime.combine(today + timedelta(days=days), time(hour, 0), tz)
+        db.add(Meetup(org_id=org.id, region_code=region.code, title=title, description=desc,
+                      place=OPEN_EVENT_PLACE, starts_at=local.astimezone(UTC),
+                      duration_minutes=180, capacity=capacity, kind=MeetupKind.OPEN,
+                      is_demo=True))
     await db.flush()
     return True
+
+
+async def demo_codes(db: AsyncSession, now: datetime, ttl_hours: int) -> tuple[str, str]:
+    """A one-time caseworker invite and a member code of the demo organisation, so that someone
+    trying `make run` sees both sides. Only their hashes are stored; print them, never log."""
+    org_id = (await db.execute(select(Organisation.id).where(Organisation.slug == DEMO_SLUG))
+              ).scalar_one()
+    staff, _invite = await create_invite(db, role=Role.MODERATOR, org_id=org_id, now=now,
+                                         ttl_hours=ttl_hours)
+    member, _code = await create_invite(db, role=MEMBER_CODE, org_id=org_id, now=now,
+                                        ttl_hours=ttl_hours)
+    return staff, member
+
+
+def codes_text(staff: str, member: str, ttl_hours: int) -> str:
+    """What seed-demo and `make run` print (stdout only)."""
+    return "\n".join([
+        f"Demo codes (each works once, for {ttl_hours} hours):",
+        f"  caseworker of the demo centre: send  /redeem {staff}  in one web chat window",
+        f"  a woman the centre knows:      send  /redeem {member}  in another window",
+        "  (or tap \"I have a code from my centre\" on the meetups screen and type the code)",
+    ])

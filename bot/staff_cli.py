@@ -49,7 +49,9 @@ async def _prepared(settings: Settings):  # noqa: ANN202
 
 def _invite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--role", required=True,
-                   choices=["moderator", "coordinator", "admin", "professional"])
+                   choices=["moderator", "coordinator", "admin", "professional", "member"],
+                   help="a staff role, or member: a one-time member code for a woman the "
+                        "organisation knows (access to its closed peer groups)")
     p.add_argument("--org", help="organisation slug (required except for admin)")
 
 
@@ -70,8 +72,8 @@ async def make_invite(settings: Settings, role: str, org_slug: str | None,
                                                now=now or datetime.now(UTC),
                                                ttl_hours=settings.invite_ttl_hours)
             db.add(AuditEntry(actor_id=None, actor_role="cli", org_id=org_id,
-                              action="invite_create", target_type="invite",
-                              target_id=str(invite.id)))
+                              action="member.code" if role == "member" else "invite_create",
+                              target_type="invite", target_id=str(invite.id)))
             return code
     finally:
         await engine.dispose()
@@ -84,6 +86,12 @@ def invite(args: argparse.Namespace, settings: Settings) -> int:
     except LookupError as exc:
         print(f"Cannot create the invite: {exc}", file=sys.stderr)
         return 1
+    if args.role == "member":
+        print(f"Member code (valid {settings.invite_ttl_hours} hours, works once):")
+        print(code)
+        print("Give it to her in person or read it to her on the phone. In the bot she taps "
+              f"\"I have a code from my centre\" and types it, or sends: /redeem {code}")
+        return 0
     print(f"Invite code ({args.role}, valid {settings.invite_ttl_hours} hours, works once):")
     print(code)
     print(f"The person sends this to the bot: /redeem {code}")

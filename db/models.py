@@ -128,6 +128,9 @@ class HandoffStatus(StrEnum):
     TAKEN = "taken"
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"
+    # A request to join, answered by a caseworker of the organiser (docs/ARCHITECTURE.md 2.6).
+    ADMITTED = "admitted"
+    REFUSED = "refused"
 
 
 class BroadcastStatus(StrEnum):

@@ -9,7 +9,7 @@ from bot.core.i18n import _, data_text, format_day, isolate, isolate_runs
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
-from db.models import HelpContact
+from db.models import SURVIVOR_JOURNEY_ROLES, HelpContact
 from db.reference import COUNTRY_NAMES
 
 COUNTRIES = ("BG", "IT", "ES", "GR")
@@ -65,7 +65,11 @@ async def show_help(ctx: Ctx) -> list[Reply]:
                                 "help lines can stay in your phone's call log, even when they "
                                 "are free: delete them there if someone checks your phone.")))
     others = [Button(_(COUNTRY_NAMES[c]), f"help:c:{c}") for c in COUNTRIES if c != country]
-    return [screen("\n\n".join(parts), [Button(_("Tips to stay safe"), "help:safety")], others)]
+    # A centre may have given her a member code for its closed peer groups (handlers/meetups.py).
+    code = ([[Button(_("I have a code from my centre"), "ev:code")]]
+            if ctx.user.onboarded and ctx.user.role in SURVIVOR_JOURNEY_ROLES else [])
+    return [screen("\n\n".join(parts), [Button(_("Tips to stay safe"), "help:safety")], others,
+                   *code)]
 
 
 def safety_advice() -> Reply:

@@ -15,6 +15,7 @@ from bot.core.i18n import _, data_text, format_clock, format_when
 from bot.core.notify import in_quiet_hours, neutral_notice
 from bot.core.types import Button, Reply
 from bot.core.ui import pager, screen
+from bot.services.places import take_place
 from db import queries
 from db.models import (
     COORDINATOR_ROLES,
@@ -22,11 +23,15 @@ from db.models import (
     Handoff,
     HandoffKind,
     HandoffStatus,
+    Meetup,
     OrganisationRegion,
     Role,
+    SignupStatus,
     User,
     Vacancy,
 )
+from db.queries import meetups as mq
+from db.queries import members
 from db.reference import REGION_NAMES
 from handlers.mod_scope import PAGE, in_scope, not_found
 
@@ -96,6 +101,16 @@ async def handoff_text(ctx: Ctx, handoff: Handoff) -> str:
         vacancy = await ctx.db.get(Vacancy, handoff.vacancy_id) if handoff.vacancy_id else None
         lines.append(_("About the job: {title}", title=data_text(vacancy.title))
                      if vacancy else _("About a job that is no longer listed."))
+    elif handoff.kind == HandoffKind.JOIN:
+        meetup = await ctx.db.get(Meetup, handoff.meetup_id) if handoff.meetup_id else None
+        if meetup is not None:
+            tz = await queries.region_timezone(ctx.db, meetup.region_code)
+            lines.append(_("She asks to join the peer group “{title}” ({when}). Talk with "
+                           "her first if you do not know her; then confirm or decline.",
+                           title=data_text(meetup.title),
+                           when=format_when(mq.aware(meetup.starts_at), tz)))
+        else:
+            lines.append(_("She asks to join a peer group of your organisation."))
     else:
         lines.append(_("She would like to talk with a caseworker."))
     if handoff.region_code:
@@ -113,6 +128,12 @@ async def handoff_text(ctx: Ctx, handoff: Handoff) -> str:
 
 
 def _status_line(ctx: Ctx, handoff: Handoff) -> str:
+    if members.lapsed(handoff, ctx.now()):
+        return _("Status: expired. Nobody answered within 7 days or before the meetup.")
+    if handoff.status == HandoffStatus.ADMITTED:
+        return _("Status: confirmed. She has access to your closed groups.")
+    if handoff.status == HandoffStatus.REFUSED:
+        return _("Status: declined.")
     if handoff.status == HandoffStatus.OPEN:
         return _("Status: open. Nobody has taken it yet.")
     if handoff.status == HandoffStatus.TAKEN:
@@ -123,7 +144,17 @@ def _status_line(ctx: Ctx, handoff: Handoff) -> str:
     return _("Status: closed.")
 
 
+def _may_answer(ctx: Ctx, handoff: Handoff) -> bool:
+    """A request to join still waiting: any caseworker of the organiser may confirm or decline
+    it (handoff_scope and load_handoff already refused everybody else)."""
+    return handoff.kind == HandoffKind.JOIN and handoff.status in members.LIVE and \
+        not members.lapsed(handoff, ctx.now()) and handoff.org_id is not None and \
+        in_scope(ctx.user, handoff.org_id)
+
+
 def _may_close(ctx: Ctx, handoff: Handoff) -> bool:
+    if members.lapsed(handoff, ctx.now()):
+        return False
     if handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id:
         return True
     return ctx.user.role in COORDINATOR_ROLES and handoff.status in (HandoffStatus.OPEN,
@@ -135,9 +166,13 @@ async def handoff_screen(ctx: Ctx, handoff: Handoff, note: str | None = None) ->
     if note:
         text = note + "\n\n" + text
     rows: list[list[Button]] = []
-    if handoff.status == HandoffStatus.OPEN:
+    lapsed = members.lapsed(handoff, ctx.now())
+    if _may_answer(ctx, handoff):
+        rows.append([Button(_("Confirm: she may join"), f"ho:admit:{handoff.id}")])
+        rows.append([Button(_("Decline"), f"ho:refuse:{handoff.id}")])
+    if handoff.status == HandoffStatus.OPEN and not lapsed:
         rows.append([Button(_("Take this request"), f"ho:take:{handoff.id}")])
-    if handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id:
+    if handoff.status == HandoffStatus.TAKEN and handoff.taken_by == ctx.user.id and not lapsed:
         rows.append([Button(_("Write to her"), f"ho:write:{handoff.id}")])
     if _may_close(ctx, handoff):
         rows.append([Button(_("Close the request"), f"ho:close:{handoff.id}")])
@@ -147,7 +182,8 @@ async def handoff_screen(ctx: Ctx, handoff: Handoff, note: str | None = None) ->
 async def list_handoffs(ctx: Ctx, page: int) -> list[Reply]:
     """Open requests, and those she took, of her organisation: pseudonyms only."""
     ctx.session.reset()
-    query = (select(Handoff).where(handoff_scope(ctx.user), or_(
+    query = (select(Handoff).where(handoff_scope(ctx.user),
+                                   members.pending_condition(ctx.now()), or_(
         Handoff.status == HandoffStatus.OPEN,
         and_(Handoff.status == HandoffStatus.TAKEN, Handoff.taken_by == ctx.user.id)))
         .order_by((Handoff.status == HandoffStatus.OPEN).desc(), Handoff.created_at,
@@ -155,7 +191,8 @@ async def list_handoffs(ctx: Ctx, page: int) -> list[Reply]:
     found = list((await ctx.db.execute(query)).scalars())
     rows = []
     for h in found[:PAGE]:
-        kind = _("job") if h.kind == HandoffKind.JOB else _("talk")
+        kind = {HandoffKind.JOB: _("job"), HandoffKind.JOIN: _("to join")}.get(
+            HandoffKind(h.kind), _("talk"))
         mark = "🆕 " if h.status == HandoffStatus.OPEN else "✉ "
         rows.append([Button(f"{mark}{h.pseudonym} · {kind}", f"mod:ho:{h.id}")])
     text = (_("Requests for contact: open ones (🆕) and the ones you took (✉).") if found
@@ -176,7 +213,8 @@ async def show_handoff(ctx: Ctx, handoff_id: int | None) -> list[Reply]:
 async def take_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
     # One statement decides: of two caseworkers pressing at once, exactly one changes the row.
     result = await ctx.db.execute(
-        update(Handoff).where(Handoff.id == handoff.id, Handoff.status == HandoffStatus.OPEN)
+        update(Handoff).where(Handoff.id == handoff.id, Handoff.status == HandoffStatus.OPEN,
+                              members.pending_condition(ctx.now()))
         .values(status=HandoffStatus.TAKEN, taken_by=ctx.user.id, updated_at=ctx.now())
         .execution_options(synchronize_session=False))
     await ctx.db.refresh(handoff)
@@ -245,7 +283,8 @@ async def _may_ring(ctx: Ctx, user_id: str) -> bool:
 
 
 async def act_on_handoff(ctx: Ctx) -> list[Reply]:
-    """ho:list:<page>, ho:take|write|writeok|close|closeok:<id> — act on one request."""
+    """ho:list:<page>, ho:take|write|writeok|close|closeok|admit|refuse|refuseok:<id> — act
+    on one request."""
     verb = ctx.args[0] if ctx.args else "list"
     if verb == "list":
         return await list_handoffs(ctx, ctx.arg_int(1) or 0)
@@ -264,7 +303,117 @@ async def act_on_handoff(ctx: Ctx) -> list[Reply]:
                        back=f"mod:ho:{handoff.id}", menu=False)]
     if verb == "closeok" and _may_close(ctx, handoff):
         return await close_handoff(ctx, handoff)
+    if verb == "admit" and _may_answer(ctx, handoff):
+        return await admit_request(ctx, handoff)
+    if verb == "refuse" and _may_answer(ctx, handoff):
+        return [screen(_("Decline this request to join? She is told kindly that it was not "
+                         "accepted this time, never why."),
+                       [Button(_("Yes, decline"), f"ho:refuseok:{handoff.id}")],
+                       back=f"mod:ho:{handoff.id}", menu=False)]
+    if verb == "refuseok" and _may_answer(ctx, handoff):
+        return await refuse_request(ctx, handoff)
     return [await handoff_screen(ctx, handoff, _("That is not possible for this request now."))]
+
+
+# -- requests to join a closed group -----------------------------------------------------------
+
+async def _answer(ctx: Ctx, handoff: Handoff, status: HandoffStatus) -> bool:
+    """One statement decides, as for taking: of two caseworkers answering at once, or her
+    withdrawing at that moment, exactly one wins."""
+    done = await ctx.db.execute(
+        update(Handoff).where(Handoff.id == handoff.id, Handoff.kind == HandoffKind.JOIN,
+                              Handoff.status.in_(members.LIVE),
+                              members.pending_condition(ctx.now()))
+        .values(status=status, updated_at=ctx.now())
+        .execution_options(synchronize_session=False))
+    await ctx.db.refresh(handoff)
+    if queries.rows_affected(done) != 1:
+        return False
+    # What she wrote before anyone took it is not needed any more.
+    await ctx.services.held.drop_thread(f"handoff:{handoff.id}")
+    return True
+
+
+async def admit_request(ctx: Ctx, handoff: Handoff) -> list[Reply]:
+    """ho:admit:<id> — she becomes a member of the organisation and gets a place (or the
+    waiting list) at the meetup she asked for; she is told discreetly."""
+    if handoff.org_id is None or not await _answer(ctx, handoff, HandoffStatus.ADMITTED):
+        return [await handoff_screen(ctx, handoff,
+                                     _("That is not possible for this request now."))]
+    now = ctx.now()
+    await members.add_membership(ctx.db, handoff.user_id, handoff.org_id, now.date())
+    await queries.audit(ctx.db, ctx.user, "member.admit", "handoff", handoff.id)
+    meetup = await mq.get_meetup(ctx.db, handoff.meetup_id, lock=True)
+    outcome: str | None = None
+    title: str | None = None
+    if meetup is not None and mq.is_open(meetup, now):
+        signup = await mq.signup_of(ctx.db, meetup.id, handoff.user_id)
+        if signup is None:
+            signup = await take_place(ctx.db, meetup, handoff.user_id, now, seen=False)
+        outcome, title = signup.status, meetup.title
+    her = await ctx.db.get(User, handoff.user_id)
+    if her is not None and her.active:
+        ring = await _may_ring(ctx, her.id)
+        if her.discreet:
+            ctx.send_to(her.id, lambda: [neutral_notice("ev:reqs")], notification=ring)
+        else:
+            meetup_id = meetup.id if meetup is not None else None
+            ctx.send_to(her.id, lambda: [admitted_notice(title, outcome, meetup_id)],
+                        notification=ring)
+    if outcome == SignupStatus.CONFIRMED:
+        note = _("Confirmed. She has access to your closed groups and a place at this meetup. "
+                 "She was told discreetly.")
+    elif outcome == SignupStatus.WAITING:
+        note = _("Confirmed. She has access to your closed groups; the meetup is full, so she "
+                 "is on its waiting list. She was told discreetly.")
+    else:
+        note = _("Confirmed. She has access to your closed groups. She was told discreetly.")
+    return [await handoff_screen(ctx, handoff, note)]
+
+
+def admitted_notice(title: str | None, outcome: str | None, meetup_id: int | None) -> Reply:
+    """Built in HER language. Never the place: that is behind "Where is it?"."""
+    if outcome == SignupStatus.CONFIRMED and title is not None:
+        text = _("Good news: your request to join “{title}” is confirmed. You have a place.",
+                 title=data_text(title))
+    elif outcome == SignupStatus.WAITING and title is not None:
+        text = _("Good news: your request to join “{title}” is confirmed. The group is full "
+                 "for now, so you are on the waiting list. We will tell you if a place becomes "
+                 "free.", title=data_text(title))
+    else:
+        text = _("Good news: your request to join is confirmed. You now have access to the "
+                 "groups of this centre.")
+    action = f"ev:show:{meetup_id}" if meetup_id is not None and outcome else "ev:reqs"
+    return Reply(text, buttons=((Button(_("Open"), action),),))
+
+
+async def refuse_request(ctx: Ctx, handoff: Handoff) -> list[Reply]:
+    """ho:refuseok:<id> — the request ends; she is told kindly, never why."""
+    if not await _answer(ctx, handoff, HandoffStatus.REFUSED):
+        return [await handoff_screen(ctx, handoff,
+                                     _("That is not possible for this request now."))]
+    await queries.audit(ctx.db, ctx.user, "member.refuse", "handoff", handoff.id)
+    meetup = await ctx.db.get(Meetup, handoff.meetup_id) if handoff.meetup_id else None
+    title = meetup.title if meetup is not None else None
+    her = await ctx.db.get(User, handoff.user_id)
+    if her is not None and her.active:
+        ring = await _may_ring(ctx, her.id)
+        if her.discreet:
+            ctx.send_to(her.id, lambda: [neutral_notice("ev:reqs")], notification=ring)
+        else:
+            ctx.send_to(her.id, lambda: [refused_notice(title)], notification=ring)
+    return [await handoff_screen(ctx, handoff, _("Declined. She was told kindly, without a "
+                                                 "reason."))]
+
+
+def refused_notice(title: str | None) -> Reply:
+    text = (_("Your request to join “{title}” was not accepted this time. We are sorry. You "
+              "can still use everything else in this bot, and talk to a caseworker at any "
+              "time.", title=data_text(title)) if title is not None
+            else _("Your request to join a group was not accepted this time. We are sorry. You "
+                   "can still use everything else in this bot, and talk to a caseworker at any "
+                   "time."))
+    return Reply(text, buttons=((Button(_("Main menu"), "menu"),),))
 
 
 async def relay_to_her(ctx: Ctx) -> list[Reply]:
@@ -330,6 +479,7 @@ def relay_builder(handoff_id: int, text: str):  # noqa: ANN201
 ROUTES = [
     Route(act_on_handoff, prefix="ho", roles=STAFF_ROLES),
     *[Route(act_on_handoff, prefix="ho", verb=verb, roles=STAFF_ROLES)
-      for verb in ("list", "take", "write", "writeok", "close", "closeok")],
+      for verb in ("list", "take", "write", "writeok", "close", "closeok", "admit", "refuse",
+                   "refuseok")],
     Route(relay_to_her, state=HandoffState.WRITE, roles=STAFF_ROLES),
 ]

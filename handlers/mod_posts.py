@@ -30,6 +30,7 @@ from db.models import (
     CommitmentStatus,
     Employer,
     Meetup,
+    MeetupKind,
     PostStatus,
     Signup,
     SignupStatus,
@@ -95,7 +96,7 @@ async def participant_meetup_text(ctx: Ctx, m: Meetup) -> str:
 
     # meetup_page ends any typed prompt; the draft's state must survive the preview.
     state = ctx.session.state
-    reply = await meetup_page(ctx, m, None)
+    reply = await meetup_page(ctx, m, None, member=True)
     ctx.session.state = state
     return reply.text
 
@@ -295,12 +296,20 @@ async def _list_vacancies(ctx: Ctx, page: int) -> list[Reply]:
 
 # -- meetups ------------------------------------------------------------------------------------
 
+async def kind_choices(ctx: Ctx, draft: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(MeetupKind.CLOSED.value, _("Closed peer group (the place only for women you "
+                                        "know)")),
+            (MeetupKind.OPEN.value, _("Open event (anyone may see the place)"))]
+
+
 async def preview_meetup(ctx: Ctx, draft: dict[str, Any]) -> str:
     tz = await queries.region_timezone(ctx.db, draft.get("region"))
     m = _meetup_from(draft, tz, ctx.user.org_id or 0)
-    return "\n\n".join([await participant_meetup_text(ctx, m),
-                        _("Only women who sign up see the place: {place}",
-                          place=data_text(m.place))])
+    who = (_("Anyone may see the place: {place}", place=data_text(m.place))
+           if m.kind == MeetupKind.OPEN else
+           _("Only women with access to your groups and a confirmed place see the place: "
+             "{place}", place=data_text(m.place)))
+    return "\n\n".join([await participant_meetup_text(ctx, m), who])
 
 
 def _meetup_from(draft: dict[str, Any], tz: str, org_id: int) -> Meetup:
@@ -308,7 +317,8 @@ def _meetup_from(draft: dict[str, Any], tz: str, org_id: int) -> Meetup:
                   description=draft.get("description") or "", place=draft["place"],
                   starts_at=_starts_at(draft, tz),
                   duration_minutes=draft.get("duration") or 90, capacity=draft["capacity"],
-                  status=PostStatus.PUBLISHED)
+                  kind=MeetupKind.OPEN if draft.get("kind") == MeetupKind.OPEN
+                  else MeetupKind.CLOSED, status=PostStatus.PUBLISHED)
 
 
 async def publish_meetup(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
@@ -344,7 +354,8 @@ MEETUP_FORM = Form(
         Field("title", N_("The meetup's name, in a few words:")),
         Field("description", N_("What happens there? A few plain words:"), required=False,
               max_len=1000),
-        Field("place", N_("Where is it? Only women who sign up will see this."), max_len=200),
+        Field("place", N_("Where is it? It is never shown in a list."), max_len=200),
+        Field("kind", N_("Who may see the place?"), kind="choice", choices=kind_choices),
         Field("day", N_("On which day? (like 31.12.2026)"), kind="day"),
         Field("clock", N_("At what time does it start? (like 17:30, local time)"), kind="clock"),
         Field("duration", N_("How many minutes does it last? (for example 90)"), kind="int",
@@ -367,7 +378,9 @@ async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     head = "\n".join([_("Status: {status}", status=status),
                       _("Signed up: {count} of {capacity}. Waiting: {waiting}.",
                         count=confirmed, capacity=m.capacity, waiting=waiting)])
-    text = "\n\n".join([head, meetup_text(m, tz, confirmed, show_place=True)])
+    kind = (_("Open event: anyone may see the place.") if m.kind == MeetupKind.OPEN
+            else _("Closed peer group: the place only for women with access and a place."))
+    text = "\n\n".join([head, kind, meetup_text(m, tz, confirmed, show_place=True)])
     rows: list[list[Button]] = []
     if m.status == PostStatus.PUBLISHED:
         rows.append([Button(_("Edit"), f"mev:ed:{m.id}"),
@@ -477,7 +490,7 @@ async def _duplicate(ctx: Ctx, m: Meetup) -> list[Reply]:
     wall = datetime.combine(nxt.date(), local.timetz().replace(tzinfo=None), tz)
     copy = Meetup(org_id=m.org_id, region_code=m.region_code, title=m.title,
                   description=m.description, place=m.place, starts_at=wall.astimezone(UTC),
-                  duration_minutes=m.duration_minutes, capacity=m.capacity,
+                  duration_minutes=m.duration_minutes, capacity=m.capacity, kind=m.kind,
                   status=PostStatus.PUBLISHED, created_by=ctx.user.id)
     ctx.db.add(copy)
     await ctx.db.flush()

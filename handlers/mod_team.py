@@ -18,6 +18,7 @@ from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
 from db.models import COORDINATOR_ROLES, AuditEntry, Invite, Organisation, Role, User
+from db.queries import members
 from handlers.mod_scope import no_org, not_found
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,11 @@ _USER_ID = re.compile(r"^[0-9a-f]{32}$")
 ROLE_NAMES = {Role.MODERATOR: N_("moderator"), Role.COORDINATOR: N_("coordinator"),
               Role.ADMIN: N_("administrator"), Role.PROFESSIONAL: N_("professional"),
               Role.PARTICIPANT: N_("participant")}
-INVITABLE = frozenset({Role.MODERATOR, Role.COORDINATOR, Role.ADMIN, Role.PROFESSIONAL})
+# A member code is an invite of this "role": redeeming it makes her a member of the
+# organisation (docs/ARCHITECTURE.md 2.6) and never changes her role.
+MEMBER_CODE = "member"
+INVITABLE = frozenset({Role.MODERATOR, Role.COORDINATOR, Role.ADMIN, Role.PROFESSIONAL,
+                       MEMBER_CODE})
 # What a coordinator may hand out from the bot; coordinators and admins come from the CLI.
 BOT_INVITABLE = (Role.MODERATOR, Role.PROFESSIONAL)
 
@@ -145,6 +150,12 @@ async def redeem_invite(ctx: Ctx) -> list[Reply]:
                                     "one."))
     if invite.expires_at <= ctx.now():
         return await _refuse(ctx, _("This invite code has expired. Please ask for a new one."))
+    if invite.role == MEMBER_CODE and (invite.org_id is None or await members.is_member(
+            ctx.db, ctx.user.id, invite.org_id)):
+        # Already a member: the code stays unused, for someone else (nothing changes).
+        ctx.session.reset()
+        return [screen(_("You already have access to the groups of this centre. Nothing was "
+                         "changed."), [Button(_("Upcoming meetups"), "ev:list:0")])]
     claimed = await ctx.db.execute(
         update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
         .values(used_at=ctx.now(), used_by=ctx.user.id)
@@ -152,6 +163,8 @@ async def redeem_invite(ctx: Ctx) -> list[Reply]:
     if claimed.rowcount != 1:
         return await _refuse(ctx, _("This invite code was already used. Please ask for a new "
                                     "one."))
+    if invite.role == MEMBER_CODE and invite.org_id is not None:
+        return await _become_member(ctx, invite.org_id)
     ctx.user.role = invite.role
     ctx.user.org_id = invite.org_id
     await queries.audit(ctx.db, ctx.user, "invite_redeem", "invite", invite.id)
@@ -165,6 +178,25 @@ async def redeem_invite(ctx: Ctx) -> list[Reply]:
     if ctx.user.is_staff:
         return [screen(text, [Button(_("Caseworker tools"), "mod")])]
     return [screen(text, [Button(_("Main menu"), "menu")], menu=False)]
+
+
+async def _become_member(ctx: Ctx, org_id: int) -> list[Reply]:
+    """A member code: her membership of the organisation; her role stays what it was."""
+    membership = await members.add_membership(ctx.db, ctx.user.id, org_id, ctx.now().date())
+    if membership is not None:
+        # Not her id as the actor: the audit log names staff, never the woman.
+        ctx.db.add(AuditEntry(at=ctx.now(), actor_id=None, actor_role=ctx.user.role,
+                              org_id=org_id, action="member.add", target_type="membership",
+                              target_id=str(membership.id)))
+    log.info("member code redeemed")
+    ctx.session.reset()
+    org = await ctx.db.get(Organisation, org_id)
+    text = _("Welcome. You now have access to the closed groups of {name}. Open a meetup to "
+             "sign up; its place is shown once you have a place.",
+             name=org.name if org else "")
+    if not ctx.user.onboarded:
+        return [Reply(text)] + (await ctx.goto("menu") if ctx.goto else [])
+    return [screen(text, [Button(_("Upcoming meetups"), "ev:list:0")])]
 
 
 # -- the coordinator's team screen --------------------------------------------------------------

@@ -21,20 +21,32 @@ from bot.services.report import (
 )
 from db import queries
 from db.models import COORDINATOR_ROLES, STAFF_ROLES, Handoff, HandoffStatus, Organisation
+from db.queries.members import pending_condition
 from db.reference import REGION_NAMES
-from handlers import mod_contacts, mod_employers, mod_forms, mod_handoffs, mod_posts, mod_team
+from handlers import (
+    mod_contacts,
+    mod_employers,
+    mod_forms,
+    mod_handoffs,
+    mod_members,
+    mod_posts,
+    mod_team,
+)
 from handlers.mod_scope import no_org, not_found
 
 
 async def staff_menu(ctx: Ctx) -> Reply:
     open_count = (await ctx.db.execute(select(func.count(Handoff.id)).where(
-        mod_handoffs.handoff_scope(ctx.user), Handoff.status == HandoffStatus.OPEN))).scalar_one()
+        mod_handoffs.handoff_scope(ctx.user), Handoff.status == HandoffStatus.OPEN,
+        pending_condition(ctx.now())))).scalar_one()
     org = await ctx.db.get(Organisation, ctx.user.org_id) if ctx.user.org_id else None
     lines = [_("Caseworker tools")]
     if org is not None:
         lines.append(_("Organisation: {name}", name=org.name))
     rows = [[Button(_("Requests for contact ({count} open)", count=open_count), "mod:ho")],
             [Button(_("Vacancies"), "vac"), Button(_("Meetups"), "mev")],
+            [Button(_("Give a woman access"), "mem:code"),
+             Button(_("Women with access"), "mem")],
             [Button(_("Committed employers"), "emp")]]
     if ctx.user.role in COORDINATOR_ROLES:
         rows.append([Button(_("Team and invites"), "team"), Button(_("Figures"), "mod:rep")])
@@ -104,6 +116,7 @@ ROUTES = [
     Route(show_figures, prefix="mod", verb="rep", roles=STAFF_ROLES),
     Route(explain_figures, prefix="mod", verb="about", roles=COORDINATOR_ROLES),
     *mod_team.ROUTES,
+    *mod_members.ROUTES,
     *mod_employers.ROUTES,
     *mod_posts.ROUTES,
     *mod_handoffs.ROUTES,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.app import RUNTIME
 from bot.core.settings import Settings
 from bot.core.types import Channel
+from bot.demo import demo_codes
 from bot.runtime import Runtime
 from bot.services.report import METRICS, OrgReport, target_figures, write_chart
 from db.models import ImpactCount, Meetup, Vacancy
@@ -40,6 +41,11 @@ async def test_a_web_chat_visitor_counts_once_she_signs_up(database_url: str, cl
             await client.press("safe:ok")
             await client.press("region:milan")
             await client.press("help")
+        assert await new_users(rt) == 0
+        # A member of the demo centre (only members sign up for its closed groups).
+        async with rt.sessionmaker() as db, db.begin():
+            _staff, code = await demo_codes(db, clock.now, 1)
+        await client.say(f"/redeem {code}")
         assert await new_users(rt) == 0
         await client.press("ev")
         meetups = [a for a in client.actions() if a.startswith("ev:show:")]

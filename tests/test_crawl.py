@@ -10,9 +10,11 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
-from bot.core.i18n import LANGUAGES, LOCALES_DIR
+from bot.core.i18n import LANGUAGES, LOCALES_DIR, translations
+from bot.demo import MEETUP_PLACE
 from bot.runtime import Runtime
-from db.models import Organisation
+from db.models import Meetup, Organisation
+from db.queries import meetups as mq
 from handlers.mod_team import create_invite
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
@@ -104,3 +106,44 @@ async def test_random_walks_find_no_broken_screen(demo_rt: Runtime, lang: str, r
     from pathlib import Path
 
     assert_not_on_disk(canary, Path(database_file).parent)
+
+
+def demo_places() -> set[str]:
+    """The demo groups' place in every language (the words a closed group must never show)."""
+    return {"DEMO address"} | {translations(lang).gettext(MEETUP_PLACE) for lang in LANGUAGES}
+
+
+@pytest.mark.parametrize("region", ["milan", "catalonia", "karditsa", "bulgaria", "elsewhere"])
+async def test_a_visitor_pressing_every_button_sees_no_demo_address(demo_rt: Runtime,
+                                                                    region: str) -> None:
+    """Breadth-first over every button a visitor is shown (and every meetup of every region,
+    forged): no closed group's place ever shows, and no place is taken."""
+    hidden = demo_places()
+    chat = ChatDriver(demo_rt.core)
+    await chat.onboard(region=region)
+    async with demo_rt.sessionmaker() as db:
+        ids = list((await db.execute(select(Meetup.id))).scalars())
+        before = await mq.confirmed_counts(db, ids)
+    queue = ["menu", "ev", *[f"ev:{verb}:{n}" for n in ids
+                             for verb in ("show", "join", "wait", "where", "ask", "askok")]]
+    seen = set(queue)
+    pressed = 0
+    while queue and pressed < 600:
+        action = queue.pop(0)
+        out = await chat.press(action, must_exist=False)
+        pressed += 1
+        if out.exit:
+            await chat.onboard(region=region)
+            continue
+        texts = [r.text for r in out.replies] + [b.label for b in chat.buttons()]
+        leaked = [t for t in texts if any(place in t for place in hidden)]
+        assert not leaked, f"{region}: {action} shows {leaked[0][:80]!r}"
+        for nxt in chat.actions():
+            if nxt in seen or nxt == "exit" or nxt.startswith(("forget", "lang:", "region:",
+                                                                "set:")):
+                continue
+            seen.add(nxt)
+            queue.append(nxt)
+    assert pressed > 40, pressed
+    async with demo_rt.sessionmaker() as db:
+        assert await mq.confirmed_counts(db, ids) == before

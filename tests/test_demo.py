@@ -7,9 +7,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.demo import seed_demo
+from bot.demo import demo_codes, seed_demo
 from bot.runtime import Runtime
-from db.models import CommitmentStatus, Employer, Meetup, Organisation, Signup, User, Vacancy
+from db.models import (
+    CommitmentStatus,
+    Employer,
+    Meetup,
+    MeetupKind,
+    Membership,
+    Organisation,
+    Signup,
+    User,
+    Vacancy,
+)
 from db.queries import jobs as jq
 from db.queries import meetups as mq
 from db.queries.jobs import JobFilters
@@ -26,13 +36,20 @@ async def test_each_region_has_upcoming_meetups_one_of_them_full(demo_rt: Runtim
             counts = await mq.confirmed_counts(db, [m.id for m in found])
             full = [m for m in found if counts.get(m.id, 0) >= m.capacity]
             assert len(full) == 1, region.code
-            assert all("DEMO" in m.place for m in found)
+            closed = [m for m in found if m.kind == MeetupKind.CLOSED]
+            opened = [m for m in found if m.kind == MeetupKind.OPEN]
+            assert len(closed) >= 3 and all(m.place.startswith("DEMO address") for m in closed)
+            # The open event (a job fair in a public library): anyone may see its place.
+            assert len(opened) == 1 and not opened[0].place.startswith("DEMO address")
         found, _more = await mq.upcoming(db, "elsewhere", now, page=0, size=50)
         assert found == []
         # The invented sign-ups of the full meetup can receive nothing (nobody is behind them).
         ghosts = list((await db.execute(select(User).join(Signup, Signup.user_id == User.id)
                                         )).scalars())
         assert ghosts and all(u.channel == "demo" and not u.active for u in ghosts)
+        # They are members of the demo centre: only members' places count (the meetup is full).
+        members = set((await db.execute(select(Membership.user_id))).scalars())
+        assert {u.id for u in ghosts} <= members
 
 
 async def test_each_region_lists_vacancies_of_committed_employers_only(demo_rt: Runtime) -> None:
@@ -93,3 +110,27 @@ async def test_a_tester_walks_both_journeys_in_every_region(demo_rt: Runtime) ->
         await chat.press("job")
         assert "DEMO" in chat.text and "Bakery helper" not in chat.text
         assert "Seasonal shop helper" not in chat.text
+
+
+async def test_the_demo_codes_show_both_sides(demo_rt: Runtime) -> None:
+    """seed-demo and `make run` print a caseworker invite and a member code of the demo
+    centre: a tester redeems one in each web chat window and sees both sides."""
+    async with demo_rt.sessionmaker() as db, db.begin():
+        staff_code, member_code = await demo_codes(db, demo_rt.services.clock(), 72)
+    caseworker = ChatDriver(demo_rt.core)
+    await caseworker.onboard(region="milan")
+    await caseworker.say(f"/redeem {staff_code}")
+    assert "You are now a moderator" in caseworker.text and "WE GO! demo centre" in caseworker.text
+    woman = ChatDriver(demo_rt.core)
+    await woman.onboard(region="milan")
+    await woman.press("ev")
+    await woman.press(woman.action_starting("ev:show:"))
+    assert "Ask to join" in [b.label for b in woman.buttons()]
+    await woman.say(f"/redeem {member_code}")
+    assert "access to the closed groups of WE GO! demo centre" in woman.text
+    await woman.press("ev:list:0")
+    first = woman.action_starting("ev:show:")
+    await woman.press(first)
+    await woman.press(first.replace("show", "join"))
+    await woman.press(first.replace("show", "where"))
+    assert "DEMO address" in woman.text

@@ -3,7 +3,7 @@ table, her place goes to the next woman waiting, her messages are deleted on the
 the session ends with a neutral goodbye."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from db.models import (
     Handoff,
     HandoffStatus,
     Meetup,
+    Membership,
     MessageRef,
     Organisation,
     Role,
@@ -65,7 +66,13 @@ async def make_meetup(rt: Runtime, capacity: int, days: int = 3) -> int:
 
 async def sign_up(rt: Runtime, meetup_id: int, user_id: str, status: SignupStatus,
                   minutes: int = 0) -> None:
+    """Her sign-up, as a member of the organiser (only members' places count)."""
     async with rt.sessionmaker() as db, db.begin():
+        meetup = await db.get(Meetup, meetup_id)
+        assert meetup is not None
+        if (await db.execute(select(Membership).where(
+                Membership.user_id == user_id, Membership.org_id == meetup.org_id))).first() is None:
+            db.add(Membership(user_id=user_id, org_id=meetup.org_id, since=date(2026, 1, 1)))
         db.add(Signup(meetup_id=meetup_id, user_id=user_id, status=status,
                       created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)))
 

@@ -15,12 +15,14 @@ from db.models import (
     Handoff,
     ImpactCount,
     Meetup,
+    Membership,
     Organisation,
     PostStatus,
     Signup,
     SignupStatus,
     User,
 )
+from handlers.mod_team import MEMBER_CODE, create_invite
 from tests.canary import assert_not_logged, assert_not_on_disk, new_canary
 from tests.chat import ChatDriver
 from tests.conftest import FakeClock, make_settings
@@ -52,6 +54,20 @@ async def make_meetup(rt: Runtime, *, starts_in: timedelta, capacity: int = 5,
         db.add(meetup)
         await db.flush()
         return meetup.id
+
+
+async def member(rt: Runtime, chat: ChatDriver, slug: str = "t") -> None:
+    """She redeems a member code of the organisation (the new rule: only members sign up)."""
+    async with rt.sessionmaker() as db, db.begin():
+        org = (await db.execute(select(Organisation).where(Organisation.slug == slug))
+               ).scalar_one()
+        code, _invite = await create_invite(db, role=MEMBER_CODE, org_id=org.id,
+                                            now=rt.services.clock(), ttl_hours=1)
+    await chat.say(f"/redeem {code}")
+    async with rt.sessionmaker() as db:
+        assert (await db.execute(select(Membership).where(
+            Membership.user_id == chat.last.user_id,  # type: ignore[union-attr]
+            Membership.org_id == org.id))).scalar_one_or_none() is not None, chat.text
 
 
 async def signups(rt: Runtime) -> list[Signup]:
@@ -122,14 +138,19 @@ async def test_other_regions_and_cancelled_or_past_meetups_are_not_listed(
 async def test_sign_up_see_place_then_cancel(chat: ChatDriver, rt: Runtime) -> None:
     mid = await make_meetup(rt, starts_in=timedelta(days=3), capacity=4)
     await chat.onboard(region="milan")
-    await chat.press("ev")
+    await member(rt, chat)
+    await chat.press("ev:list:0")
     await chat.press(f"ev:show:{mid}")
     assert "Tea and talk" in chat.text and "4 places left" in chat.text
     assert PLACE not in chat.text
-    assert "address is shown after you sign up" in chat.text
+    assert "place is shown after you sign up" in chat.text
+    assert f"ev:where:{mid}" not in chat.actions()
     await chat.press(f"ev:join:{mid}")
     assert "you have a place" in chat.text.lower()
+    assert PLACE not in chat.text  # only behind "Where is it?"
+    await chat.press(f"ev:where:{mid}")
     assert PLACE in chat.text
+    await chat.press(f"ev:show:{mid}")
     stored = await signups(rt)
     assert [(s.meetup_id, s.status) for s in stored] == [(mid, SignupStatus.CONFIRMED)]
     assert await counter(rt, "meetup_signups") == 1
@@ -143,6 +164,8 @@ async def test_sign_up_see_place_then_cancel(chat: ChatDriver, rt: Runtime) -> N
     await other.onboard(region="milan")
     await other.press(f"ev:show:{mid}", must_exist=False)
     assert "3 places left" in other.text and PLACE not in other.text
+    await other.press(f"ev:where:{mid}", must_exist=False)
+    assert PLACE not in other.text
     await other.press("ev:list:0")
     assert "Tea and talk" in other.text and PLACE not in other.text
 
@@ -162,6 +185,7 @@ async def test_sign_up_see_place_then_cancel(chat: ChatDriver, rt: Runtime) -> N
 async def test_signing_up_twice_stores_one_row(chat: ChatDriver, rt: Runtime) -> None:
     mid = await make_meetup(rt, starts_in=timedelta(days=3))
     await chat.onboard()
+    await member(rt, chat)
     await chat.press(f"ev:join:{mid}", must_exist=False)
     await chat.press(f"ev:join:{mid}", must_exist=False)
     assert "already signed up" in chat.text
@@ -175,9 +199,11 @@ async def test_full_meetup_offers_waiting_list_and_promotes_on_cancel(
     mid = await make_meetup(rt, starts_in=timedelta(days=3), capacity=1)
     first = ChatDriver(rt.core)
     await first.onboard(region="milan")
+    await member(rt, first)
     await first.press(f"ev:join:{mid}", must_exist=False)
     second = ChatDriver(rt.core, language_hint="es")
     await second.onboard(language="es", region="milan")
+    await member(rt, second)
     await second.press(f"ev:show:{mid}", must_exist=False)
     assert f"ev:join:{mid}" not in second.actions()
     # A forged sign-up on a full meetup stores nothing and offers the waiting list.
@@ -190,6 +216,7 @@ async def test_full_meetup_offers_waiting_list_and_promotes_on_cancel(
     assert [r.status for r in rows] == [SignupStatus.CONFIRMED, SignupStatus.WAITING]
     third = ChatDriver(rt.core)
     await third.onboard(region="milan")
+    await member(rt, third)
     await third.press(f"ev:wait:{mid}", must_exist=False)
     assert "(number 2)" in third.text
 
@@ -202,8 +229,10 @@ async def test_full_meetup_offers_waiting_list_and_promotes_on_cancel(
     assert told[0].has_action(f"ev:show:{mid}")
     assert "Tea and talk" not in told[0].text and PLACE not in told[0].text
     assert outbox.take(third.address) == []
-    await second.press(f"ev:show:{mid}", must_exist=False)
+    await second.press(f"ev:where:{mid}", must_exist=False)
     assert PLACE in second.text
+    await third.press(f"ev:where:{mid}", must_exist=False)
+    assert PLACE not in third.text
     await third.press(f"ev:show:{mid}", must_exist=False)
     assert PLACE not in third.text and "(number 1)" in third.text
     statuses = {r.user_id: r.status for r in await signups(rt)}
@@ -216,8 +245,10 @@ async def test_promotion_without_discreet_mode_shows_details(rt: Runtime, outbox
     mid = await make_meetup(rt, starts_in=timedelta(days=3), capacity=1)
     first, second = ChatDriver(rt.core), ChatDriver(rt.core)
     await first.onboard()
+    await member(rt, first)
     await first.press(f"ev:join:{mid}", must_exist=False)
     await second.onboard()
+    await member(rt, second)
     await second.press(f"ev:wait:{mid}", must_exist=False)
     async with rt.sessionmaker() as db, db.begin():
         user = await db.get(User, (await user_of(rt, second)).id)
@@ -227,6 +258,7 @@ async def test_promotion_without_discreet_mode_shows_details(rt: Runtime, outbox
     await rt.core.drain()
     told = outbox.take(second.address)
     assert "Tea and talk" in told[0].text and "place became free" in told[0].text
+    assert PLACE not in told[0].text
 
 
 async def test_leaving_the_waiting_list_promotes_nobody(rt: Runtime, outbox: Outbox) -> None:
@@ -234,6 +266,7 @@ async def test_leaving_the_waiting_list_promotes_nobody(rt: Runtime, outbox: Out
     a, b, c = ChatDriver(rt.core), ChatDriver(rt.core), ChatDriver(rt.core)
     for person in (a, b, c):
         await person.onboard()
+        await member(rt, person)
     await a.press(f"ev:join:{mid}", must_exist=False)
     await b.press(f"ev:wait:{mid}", must_exist=False)
     await c.press(f"ev:wait:{mid}", must_exist=False)
@@ -281,6 +314,7 @@ async def test_started_meetup_cannot_be_joined_or_cancelled(chat: ChatDriver, rt
                                                             clock: FakeClock) -> None:
     mid = await make_meetup(rt, starts_in=timedelta(hours=1))
     await chat.onboard()
+    await member(rt, chat)
     await chat.press(f"ev:join:{mid}", must_exist=False)
     clock.advance(hours=1, minutes=5)
     await chat.press(f"ev:cancelok:{mid}", must_exist=False)
@@ -318,9 +352,22 @@ async def test_deep_link_opens_the_meetup_after_the_safety_notice(chat: ChatDriv
     await chat.press("lang:en")
     assert "safe moment" in chat.text and "Tea and talk" not in chat.text
     await chat.press("safe:ok")
-    await chat.press("region:bulgaria")
-    assert "Tea and talk" in chat.text and f"ev:join:{mid}" in chat.actions()
+    await chat.press("region:milan")
+    # A closed group: a visitor of its organisation may ask to join, not sign up.
+    assert "Tea and talk" in chat.text and f"ev:ask:{mid}" in chat.actions()
+    assert f"ev:join:{mid}" not in chat.actions()
     assert PLACE not in chat.text
+
+
+async def test_deep_link_to_another_region_is_a_missing_meetup(chat: ChatDriver,
+                                                               rt: Runtime) -> None:
+    mid = await make_meetup(rt, starts_in=timedelta(days=2))
+    await chat.say(f"/start ev-{mid}")
+    await chat.press("lang:en")
+    await chat.press("safe:ok")
+    await chat.press("region:bulgaria")
+    assert "does not exist or is no longer available" in chat.text
+    assert "Tea and talk" not in chat.text and PLACE not in chat.text
 
 
 # -- reminders and purge -----------------------------------------------------------------------
@@ -328,6 +375,7 @@ async def test_reminders_day_before_and_soon_once_each_never_after_start(
         chat: ChatDriver, rt: Runtime, outbox: Outbox, clock: FakeClock) -> None:
     mid = await make_meetup(rt, starts_in=timedelta(hours=30))
     await chat.onboard()
+    await member(rt, chat)
     await chat.press(f"ev:join:{mid}", must_exist=False)
     assert await send_reminders(rt) == 0
     clock.advance(hours=7)  # 23 h before
@@ -335,6 +383,7 @@ async def test_reminders_day_before_and_soon_once_each_never_after_start(
     got = outbox.take(chat.address)
     assert len(got) == 1 and got[0].has_action(f"ev:show:{mid}")
     assert PLACE not in got[0].text and "Tea and talk" not in got[0].text  # discreet
+    assert "You have a reminder" in got[0].text
     assert await send_reminders(rt) == 0 and outbox.take(chat.address) == []
     clock.advance(hours=21, minutes=10)  # 1 h 50 before
     assert await send_reminders(rt) == 1
@@ -347,11 +396,12 @@ async def test_reminders_day_before_and_soon_once_each_never_after_start(
     assert row.reminded_day and row.reminded_soon
 
 
-async def test_reminder_shows_place_when_not_discreet_and_waits_for_quiet_hours(
+async def test_reminder_not_discreet_has_title_and_time_never_the_place_after_quiet_hours(
         chat: ChatDriver, rt: Runtime, outbox: Outbox, clock: FakeClock) -> None:
     # 27 Nov 09:00 UTC is 10:00 in Milan; quiet 08-12 local holds the reminder back.
     mid = await make_meetup(rt, starts_in=timedelta(hours=20))
     await chat.onboard(region="milan")
+    await member(rt, chat)
     await chat.press(f"ev:join:{mid}", must_exist=False)
     async with rt.sessionmaker() as db, db.begin():
         row = (await db.execute(select(Signup))).scalar_one()
@@ -363,8 +413,11 @@ async def test_reminder_shows_place_when_not_discreet_and_waits_for_quiet_hours(
     clock.advance(hours=2)  # 12:00 in Milan
     assert await send_reminders(rt) == 1
     got = outbox.take(chat.address)
-    assert PLACE in got[0].text and "Tea and talk" in got[0].text
-    assert "tomorrow" in got[0].text
+    assert PLACE not in got[0].text and "Tea and talk" in got[0].text
+    assert "tomorrow" in got[0].text and "6:00" in got[0].text
+    # The place only on tap: the page offers "Where is it?" (behind her lock).
+    await chat.press(f"ev:show:{mid}", must_exist=False)
+    assert PLACE not in chat.text and f"ev:where:{mid}" in chat.actions()
 
 
 async def test_waiting_list_and_cancelled_meetups_get_no_reminder(
@@ -373,6 +426,8 @@ async def test_waiting_list_and_cancelled_meetups_get_no_reminder(
     a, b = ChatDriver(rt.core), ChatDriver(rt.core)
     await a.onboard()
     await b.onboard()
+    await member(rt, a)
+    await member(rt, b)
     await a.press(f"ev:join:{mid}", must_exist=False)
     await b.press(f"ev:wait:{mid}", must_exist=False)
     async with rt.sessionmaker() as db, db.begin():
@@ -390,6 +445,7 @@ async def test_purge_after_the_meetup_counts_attendance_then_deletes(
     people = [ChatDriver(rt.core) for _ in range(3)]
     for person in people:
         await person.onboard()
+        await member(rt, person)
         await person.press(f"ev:join:{mid}", must_exist=False)
     await people[0].press(f"ev:join:{later}", must_exist=False)
     async with rt.sessionmaker() as db, db.begin():
@@ -435,7 +491,8 @@ async def test_canary_typed_on_meetup_and_job_screens_is_nowhere(
         runtime.add_sender(Outbox())
         chat = ChatDriver(runtime.core)
         await chat.onboard(region="milan")
-        steps = ["ev", "ev:show:1", "ev:join:1", "ev:mine", "ev:cancel:1", "ev:cancelok:1",
+        await member(runtime, chat, slug="demo")
+        steps = ["ev", "ev:show:1", "ev:where:1", "ev:code", "ev:reqs", "ev:access", "ev:join:1", "ev:mine", "ev:cancel:1", "ev:cancelok:1",
                  "ev:show:3", "ev:wait:3", "job", "job:f", "job:fp:sector", "job:ft:child",
                  "job:show:1", "job:int:1", "job:ic:1:morning", "job:req", "job:wd:1"]
         for action in steps:
@@ -465,6 +522,7 @@ async def test_a_failed_reminder_send_does_not_stop_the_others(
     first, second, third = (ChatDriver(rt.core) for _ in range(3))
     for woman in (first, second, third):
         await woman.onboard()
+        await member(rt, woman)
         await woman.press(f"ev:join:{mid}", must_exist=False)
     clock.advance(hours=7)  # 23 h before: the day-before reminders are due
     failing = {first.address: True, third.address: False}  # address -> retry?

@@ -53,6 +53,12 @@ async def staff(rt: Runtime, role: str, org_id: int | None, region: str = "milan
     return chat
 
 
+async def become_member(rt: Runtime, chat: ChatDriver, org_id: int) -> None:
+    """She redeems a member code of the organisation: only members sign up for its meetups."""
+    await chat.say("/redeem " + await invite_code(rt, "member", org_id))
+    assert "You now have access" in chat.text, chat.text
+
+
 async def add_employer(rt: Runtime, org_id: int, name: str = "Basket Ltd",
                        status: str = CommitmentStatus.ACTIVE) -> int:
     async with rt.sessionmaker() as db, db.begin():

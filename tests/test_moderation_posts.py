@@ -21,6 +21,7 @@ from tests.test_moderation import (
     add_meetup,
     add_vacancy,
     audit_actions,
+    become_member,
     make_org,
     staff,
     user_row,
@@ -263,6 +264,8 @@ async def test_post_a_meetup_in_the_region_time_zone(rt: Runtime) -> None:
     await mod.say("Coffee morning")
     await mod.press("form:skip")
     await mod.say("Via Roma 1, room 2")
+    assert "Who may see the place?" in mod.text
+    await mod.press("form:pick:closed")
     await mod.say("2026-12-03")
     await mod.say("25:00")
     assert "like 17:30" in mod.text
@@ -276,7 +279,8 @@ async def test_post_a_meetup_in_the_region_time_zone(rt: Runtime) -> None:
     assert "from 1 to 500" in mod.text
     await mod.say("8")
     assert "Preview" in mod.text and "Coffee morning" in mod.text
-    assert "Only women who sign up see the place: Via Roma 1, room 2" in mod.text
+    assert ("Only women with access to your groups and a confirmed place see the place: "
+            "Via Roma 1, room 2") in mod.text
     await mod.press("form:pub")
     assert "published" in mod.text
     async with rt.sessionmaker() as db:
@@ -294,6 +298,7 @@ async def test_meetup_today_in_the_past_is_refused(rt: Runtime) -> None:
     await mod.say("Early")
     await mod.press("form:skip")
     await mod.say("Room")
+    await mod.press("form:pick:open")
     await mod.say("27.11.2026")
     await mod.say("06:00")  # already past at 10:00 in Milan
     await mod.press("form:skip")
@@ -309,6 +314,7 @@ async def test_edit_capacity_duplicate_and_cancel_a_meetup(rt: Runtime) -> None:
     mod = await staff(rt, "moderator", org)
     her = ChatDriver(rt.core)
     await her.onboard()
+    await become_member(rt, her, org)
     await her.press(f"ev:join:{mid}", must_exist=False)
     await mod.press(f"mev:show:{mid}", must_exist=False)
     assert "Signed up: 1 of 10" in mod.text
@@ -341,6 +347,7 @@ async def test_mark_attendance_per_signup_and_by_number(rt: Runtime, clock) -> N
     for _i in range(3):
         her = ChatDriver(rt.core)
         await her.onboard()
+        await become_member(rt, her, org)
         await her.press(f"ev:join:{mid}", must_exist=False)
         women.append(her)
     await mod.press(f"mev:att:{mid}", must_exist=False)
@@ -390,6 +397,7 @@ async def test_no_participant_data_in_staff_views(rt: Runtime) -> None:
     mid = await add_meetup(rt, org, days=1)
     her = ChatDriver(rt.core)
     await her.onboard()
+    await become_member(rt, her, org)
     await her.press(f"ev:join:{mid}", must_exist=False)
     her_row = await user_row(rt, her)
     mod = await staff(rt, "moderator", org)
@@ -435,6 +443,7 @@ async def test_more_places_go_to_the_waiting_list(rt: Runtime) -> None:
     first, second, third = ChatDriver(rt.core), ChatDriver(rt.core), ChatDriver(rt.core)
     for her in (first, second, third):
         await her.onboard()
+        await become_member(rt, her, org)
     await first.press(f"ev:join:{mid}", must_exist=False)
     await second.press(f"ev:wait:{mid}", must_exist=False)
     await third.press(f"ev:wait:{mid}", must_exist=False)
@@ -451,7 +460,7 @@ async def test_more_places_go_to_the_waiting_list(rt: Runtime) -> None:
     assert len(told) == 1 and told[0].has_action(f"ev:show:{mid}")
     assert "Room 2" not in told[0].text  # discreet: no place on the lock screen
     assert box.take(third.address) == [] and box.take(first.address) == []
-    await second.press(f"ev:show:{mid}", must_exist=False)
+    await second.press(f"ev:where:{mid}", must_exist=False)
     assert "Room 2, Via Roma 1" in second.text
     # Lowering below the confirmed count is still refused and promotes nobody.
     await mod.press(f"mev:ef:{mid}:capacity", must_exist=False)
@@ -467,6 +476,7 @@ async def test_capacity_edit_with_nobody_waiting_sends_nothing(rt: Runtime) -> N
     mid = await add_meetup(rt, org, days=2, capacity=1)
     her = ChatDriver(rt.core)
     await her.onboard()
+    await become_member(rt, her, org)
     await her.press(f"ev:join:{mid}", must_exist=False)
     mod = await staff(rt, "moderator", org)
     await mod.press(f"mev:ef:{mid}:capacity", must_exist=False)
@@ -485,6 +495,7 @@ async def test_cancelled_meetup_message_is_silent_in_her_quiet_hours(rt: Runtime
     sleeping, awake = ChatDriver(rt.core), ChatDriver(rt.core)
     for her in (sleeping, awake):
         await her.onboard()
+        await become_member(rt, her, org)
         await her.press(f"ev:join:{mid}", must_exist=False)
     await set_quiet_hours(rt, sleeping, 9, 12)
     await set_quiet_hours(rt, awake, 21, 8)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 
 from bot.core.channels import DeliveryFailed
 from bot.core.i18n import _, data_text, format_when
-from bot.core.notify import discreet, in_quiet_hours
+from bot.core.notify import in_quiet_hours
 from bot.core.types import Button, Reply
 from bot.services.host import JobHost
 from bot.services.places import region_day
@@ -21,16 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def reminder_reply(user: User, meetup: Meetup, tz: str, kind: str) -> Reply:
-    """Built under her language when it is sent. The place is in it: she has a place."""
+    """Built under her language when it is sent. Never the place (docs/ARCHITECTURE.md 2.6): a
+    lock screen or someone holding her phone could read it; the meetup's page offers it behind
+    "Where is it?" (and her lock, when she set one)."""
+    show = f"ev:show:{meetup.id}"
+    if user.discreet:
+        return Reply(_("You have a reminder."), buttons=((Button(_("Show"), show),),))
     first = (_("Reminder: your meetup is tomorrow.") if kind == "day"
              else _("Reminder: your meetup starts soon."))
-    details = Reply("\n\n".join([
+    return Reply("\n\n".join([
         first, data_text(meetup.title),
         _("When: {when}", when=format_when(mq.aware(meetup.starts_at), tz)),
-        _("Where: {place}", place=data_text(meetup.place)),
         _("If you cannot come, please cancel so that someone else can have your place."),
-    ]), buttons=((Button(_("Open"), f"ev:show:{meetup.id}"),),))
-    return discreet(user, details, f"ev:show:{meetup.id}")
+    ]), buttons=((Button(_("Open"), show),),))
 
 
 async def send_reminders(rt: JobHost) -> int:

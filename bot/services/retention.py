@@ -28,6 +28,7 @@ from db.models import (
     AuditEntry,
     Base,
     Handoff,
+    HandoffKind,
     HandoffStatus,
     Invite,
     Meetup,
@@ -37,6 +38,7 @@ from db.models import (
     User,
 )
 from db.queries import meetups as mq
+from db.queries import members, rows_affected
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,14 @@ async def purge_expired_invites(db: AsyncSession, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+async def purge_old_join_requests(db: AsyncSession, now: datetime) -> int:
+    """Requests to join lapse after 7 days at most (db.queries.members: the expiry is applied in
+    every query); answered, withdrawn and lapsed ones go after two weeks."""
+    result = await db.execute(delete(Handoff).where(
+        Handoff.kind == HandoffKind.JOIN, Handoff.created_at < now - members.REQUEST_KEPT))
+    return rows_affected(result)
+
+
 async def run_retention(rt: JobHost) -> int:
     """The daily-ish purge. Idempotent; works in batches so no transaction grows large."""
     now = rt.services.clock()
@@ -227,6 +237,7 @@ async def run_retention(rt: JobHost) -> int:
             break
     async with rt.sessionmaker() as db, db.begin():
         invites = await purge_expired_invites(db, now)
+        await purge_old_join_requests(db, now)
         tombstones = await purge_tombstones(db, now)
     log.info("retention: %d people, %d invites, %d tombstones removed", total, invites,
              tombstones)

@@ -80,6 +80,12 @@ def new_pseudonym() -> str:
     return f"{secrets.choice(_PSEUDONYM_WORDS)}-{secrets.randbelow(9000) + 1000}"
 
 
+def pseudonym_from(digest: str) -> str:
+    """A stable pseudonym from a keyed hash (hex): the same row always gets the same name."""
+    value = int(digest[:16], 16)
+    return f"{_PSEUDONYM_WORDS[value % len(_PSEUDONYM_WORDS)]}-{(value >> 8) % 9000 + 1000}"
+
+
 async def organisation_for_region(db: AsyncSession, region_code: str | None) -> int | None:
     """The ONE organisation a talk request of this region goes to: the longest-serving one (the
     lowest id) of those serving the region with an active caseworker. A stable rule on purpose:

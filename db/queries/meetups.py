@@ -7,10 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Meetup, PostStatus, Signup, SignupStatus, User
+from db.models import (
+    Handoff,
+    HandoffKind,
+    Meetup,
+    Membership,
+    PostStatus,
+    Signup,
+    SignupStatus,
+    User,
+)
 
 
 def aware(moment: datetime) -> datetime:
@@ -24,6 +33,21 @@ def ends_at(meetup: Meetup) -> datetime:
 def is_open(meetup: Meetup, now: datetime) -> bool:
     """Published and not started yet: she may see it, sign up, or leave it."""
     return meetup.status == PostStatus.PUBLISHED and aware(meetup.starts_at) > now
+
+
+async def visible_to(db: AsyncSession, meetup: Meetup, user: User) -> bool:
+    """Her region only, plus the meetups she holds a place in or asked to join: a forged id of
+    another region must not be told apart from a missing one (docs/ARCHITECTURE.md 2.6)."""
+    if user.region_code and meetup.region_code == user.region_code:
+        return True
+    held = await db.execute(select(Signup.id).where(Signup.meetup_id == meetup.id,
+                                                    Signup.user_id == user.id).limit(1))
+    if held.first() is not None:
+        return True
+    asked = await db.execute(select(Handoff.id).where(
+        Handoff.meetup_id == meetup.id, Handoff.user_id == user.id,
+        Handoff.kind == HandoffKind.JOIN).limit(1))
+    return asked.first() is not None
 
 
 async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, page: int,
@@ -41,11 +65,22 @@ async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, 
     return found[:size], len(found) > size
 
 
+def _of_a_member() -> Exists:
+    """The sign-up's woman is a member of the meetup's organiser (docs/ARCHITECTURE.md 2.6)."""
+    return (select(Membership.id)
+            .where(Membership.user_id == Signup.user_id, Membership.org_id == Meetup.org_id)
+            .exists())
+
+
 async def confirmed_counts(db: AsyncSession, meetup_ids: list[int]) -> dict[int, int]:
+    """Confirmed places that count against capacity: only those of members of the organiser;
+    a request to join waiting for an answer takes no place."""
     if not meetup_ids:
         return {}
     query = (select(Signup.meetup_id, func.count())
-             .where(Signup.meetup_id.in_(meetup_ids), Signup.status == SignupStatus.CONFIRMED)
+             .join(Meetup, Meetup.id == Signup.meetup_id)
+             .where(Signup.meetup_id.in_(meetup_ids), Signup.status == SignupStatus.CONFIRMED,
+                    _of_a_member())
              .group_by(Signup.meetup_id))
     return {mid: int(n) for mid, n in (await db.execute(query)).all()}
 
@@ -81,8 +116,10 @@ async def waiting_position(db: AsyncSession, signup: Signup) -> int:
 
 
 async def first_waiting(db: AsyncSession, meetup_id: int) -> Signup | None:
-    query = (select(Signup)
-             .where(Signup.meetup_id == meetup_id, Signup.status == SignupStatus.WAITING)
+    """The first member of the organiser on the waiting list."""
+    query = (select(Signup).join(Meetup, Meetup.id == Signup.meetup_id)
+             .where(Signup.meetup_id == meetup_id, Signup.status == SignupStatus.WAITING,
+                    _of_a_member())
              .order_by(Signup.created_at, Signup.id).limit(1))
     return (await db.execute(query)).scalar_one_or_none()
 
