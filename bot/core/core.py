@@ -232,6 +232,8 @@ class Core:
             if outcome.exit:
                 await self._store.drop(key)
             else:
+                if outcome.user_id is not None and self._session_is_address(inbound):
+                    session.live = True  # kept while her page is there, even on no screen
                 await self._store.save(key, session)
         except Exception as exc:  # noqa: BLE001 - what the database did stays done
             self._log_failure(exc)
@@ -411,6 +413,12 @@ class Core:
     def claims(self, action: str) -> bool:
         """Whether a button's action has its handler: quick exit, or a row of the table."""
         return action == EXIT_ACTION or self._table.claims(action)
+
+    def _session_is_address(self, inbound: Inbound) -> bool:
+        """A channel whose address lives only as long as a session (the web chat's page secret):
+        when her session is gone, what her row holds is freed (bot/services/retention.py)."""
+        capabilities = self.services.channels.get(inbound.channel)
+        return capabilities is not None and not capabilities.addresses_outlive_sessions
 
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:
