@@ -226,6 +226,7 @@ async def test_a_failed_erase_never_blocks_the_exit_and_the_job_retries_it(
         await assert_told_and_given_the_place(rt, meetup_id, second)
 
 
+@pytest.mark.both_databases  # the job's own query, and erasing under the meetup's row lock
 async def test_an_expired_session_frees_her_place_a_live_one_keeps_it(
         http_settings: Settings, clock: FakeClock) -> None:
     tick = Tick()
