@@ -2,6 +2,7 @@
 CLI, the tests). Nothing here is built at import time."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +28,7 @@ from bot.demo import seed_demo
 from bot.keycheck import refuse_weak, verify_data_key
 from bot.services.alerts import tell_coordinators
 from bot.services.delivery import Delivery, RefRecorder
+from bot.services.retention import erase_ended_session
 from bot.services.users import set_active_by_address
 from db import queries
 from db.engine import ensure_migrated, make_engine, make_session_factory, upgrade
@@ -67,10 +69,37 @@ class Runtime:
     refs: RefRecorder
     senders: dict[str, ChannelSender] = field(default_factory=dict)
     demo_seeded: bool = False
+    # When this process opened (the bot's clock): the job that frees ended web chat sessions
+    # waits one session lifetime after it (bot/services/retention.py).
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _erasing: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- ChannelHost -------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
-        return await self.core.handle(inbound)
+        outcome = await self.core.handle(inbound)
+        if outcome.exit and outcome.user_id is not None:
+            capabilities = self.services.channels.get(inbound.channel)
+            if capabilities is not None and not capabilities.addresses_outlive_sessions:
+                # Her address was the session, which the exit ended: her row is of no use now.
+                # Erased after the exit answer, never delaying or blocking it; if this fails,
+                # the job for ended sessions erases her (her session is gone already).
+                task = asyncio.create_task(self._erase_ended(outcome.user_id))
+                self._erasing.add(task)
+                task.add_done_callback(self._erasing.discard)
+        return outcome
+
+    async def _erase_ended(self, user_id: str) -> None:
+        try:
+            await erase_ended_session(self, user_id)
+        except Exception as exc:  # noqa: BLE001 - the job retries it
+            log.warning("erasing after a quick exit failed (%s); the job retries it",
+                        type(exc).__name__)
+
+    async def drain(self) -> None:
+        """Wait for what runs after an answer: relays, erasing after a quick exit."""
+        while self._erasing:
+            await asyncio.gather(*list(self._erasing), return_exceptions=True)
+        await self.core.drain()
 
     async def record_refs(self, channel: str, address: str, user_id: str | None,
                           refs: Sequence[str], *, after_exit: bool = False) -> None:
@@ -170,13 +199,13 @@ async def open_runtime(settings: Settings, *,
         refs = RefRecorder(sessionmaker, vault, services.clock)
         runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker,
                           store=store, vault=vault, services=services, delivery=delivery,
-                          core=core, refs=refs, senders=senders)
+                          core=core, refs=refs, senders=senders, started_at=services.clock())
         if settings.demo_data == "on" or (settings.demo_data == "auto"
                                           and not settings.has_channel_token):
             async with sessionmaker() as db, db.begin():
                 runtime.demo_seeded = await seed_demo(db, vault, services.clock())
         yield runtime
-        await core.drain()
+        await runtime.drain()
         await refs.close()
     finally:
         await store.close()

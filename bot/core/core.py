@@ -254,6 +254,8 @@ class Core:
             if outcome.exit:
                 await self._store.drop(key)
             else:
+                if outcome.user_id is not None and self._session_is_address(inbound):
+                    session.live = True  # kept while her page is there, even on no screen
                 await self._store.save(key, session)
         except Exception as exc:  # noqa: BLE001 - what the database did stays done
             self._log_failure(exc)
@@ -475,6 +477,12 @@ class Core:
             if word in self._table.commands:
                 return False
         return state is not None and state in self._secret_states
+
+    def _session_is_address(self, inbound: Inbound) -> bool:
+        """A channel whose address lives only as long as a session (the web chat's page secret):
+        when her session is gone, what her row holds is freed (bot/services/retention.py)."""
+        capabilities = self.services.channels.get(inbound.channel)
+        return capabilities is not None and not capabilities.addresses_outlive_sessions
 
     def _is_exit(self, inbound: Inbound) -> bool:
         if inbound.action is not None:

@@ -17,11 +17,18 @@ class SessionData:
     # (bot/core.py). What her row will hold (id, language, region) and the ids of the messages of
     # her chat, for quick exit, live here until she finishes them. reset() leaves it alone.
     visitor: dict[str, Any] | None = None
+    # Kept even when she is on no screen: on a channel whose address lives only as long as the
+    # session (the web chat's page secret), the session's existence says that her page is still
+    # there; when it is gone, what her row holds is freed (bot/services/retention.py). The core
+    # sets it; reset() leaves it alone.
+    live: bool = False
 
     def to_json(self) -> str:
         obj: dict[str, Any] = {"state": self.state, "data": self.data}
         if self.visitor is not None:
             obj["visitor"] = self.visitor
+        if self.live:
+            obj["live"] = True
         return json.dumps(obj, separators=(",", ":"))
 
     @classmethod
@@ -29,11 +36,13 @@ class SessionData:
         obj = json.loads(raw)
         visitor = obj.get("visitor")
         return cls(state=obj.get("state"), data=dict(obj.get("data") or {}),
-                   visitor=dict(visitor) if isinstance(visitor, dict) else None)
+                   visitor=dict(visitor) if isinstance(visitor, dict) else None,
+                   live=obj.get("live") is True)
 
     @property
     def empty(self) -> bool:
-        return self.state is None and not self.data and self.visitor is None
+        return (self.state is None and not self.data and self.visitor is None
+                and not self.live)
 
     def reset(self, state: str | None = None) -> None:
         self.state = state
@@ -44,6 +53,9 @@ class SessionStore(Protocol):
     async def load(self, key: str) -> SessionData: ...
     async def save(self, key: str, session: SessionData) -> None: ...
     async def drop(self, key: str) -> None: ...
+    async def exists(self, key: str) -> bool:
+        """Whether the session is there (not expired, not evicted); does not prolong it."""
+        ...
     async def close(self) -> None: ...
 
 
@@ -95,6 +107,10 @@ class MemorySessionStore:
     async def drop(self, key: str) -> None:
         self._items.pop(key, None)
 
+    async def exists(self, key: str) -> bool:
+        item = self._items.get(key)  # asking is not using: the order of eviction stays
+        return item is not None and item[0] > self._clock()
+
     async def close(self) -> None:
         self._items.clear()
 
@@ -124,6 +140,9 @@ class RedisSessionStore:
 
     async def drop(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._prefix + key))
 
     async def close(self) -> None:
         await self._redis.aclose()

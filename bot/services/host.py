@@ -2,6 +2,7 @@
 has all of it; services never import the root."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,3 +28,8 @@ class JobHost(Protocol):
 
     @property
     def store(self) -> SessionStore: ...
+
+    @property
+    def started_at(self) -> datetime:
+        """When this process opened, by the bot's clock."""
+        ...

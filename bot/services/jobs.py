@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.services.broadcasting import dispatch
 from bot.services.host import JobHost
 from bot.services.reminders import purge_past_signups, send_reminders
-from bot.services.retention import run_retention, run_tombstones
+from bot.services.retention import free_ended_sessions, run_retention, run_tombstones
 
 
 @dataclass(frozen=True)
@@ -31,4 +31,5 @@ def all_jobs() -> list[Job]:
         Job("broadcasts", 15, dispatch),
         Job("retention", 6 * 3600, run_retention),
         Job("forgotten", 60, run_tombstones),
+        Job("ended_sessions", 180, free_ended_sessions),
     ]

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, and_, delete, exists, or_, select, update
+from sqlalchemy import Column, ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.i18n import _
@@ -32,6 +32,7 @@ from db.models import (
     HandoffStatus,
     Invite,
     Meetup,
+    Membership,
     MessageRef,
     Signup,
     SignupStatus,
@@ -224,8 +225,7 @@ async def run_retention(rt: JobHost) -> int:
     now = rt.services.clock()
     # Channels whose address lives only as long as a session (the web chat's page secret):
     # a row there is of no use once the page is gone.
-    short_lived = [name for name, caps in rt.services.channels.items()
-                   if not caps.addresses_outlive_sessions]
+    short_lived = session_bound_channels(rt)
     total = 0
     while True:
         async with rt.sessionmaker() as db, db.begin():
@@ -255,6 +255,98 @@ async def run_tombstones(rt: JobHost) -> int:
     if removed:
         await checkpoint_wal(rt.engine)
     return removed
+
+
+# -- web chat sessions that ended --------------------------------------------------------------
+# On a channel whose address lives only as long as a session (the web chat: the page's secret),
+# a row whose session is gone can never be reached again. What it holds (a place, a waiting-list
+# place, a request, a membership) is freed at once: at quick exit (bot/runtime.py), and by the
+# job below for a page closed without it (its session expired, or the memory store evicted it).
+
+def session_bound_channels(rt: JobHost) -> list[str]:
+    """The channels whose addresses do not outlive sessions (asked of each channel's
+    capabilities, never by its name)."""
+    return [name for name, caps in rt.services.channels.items()
+            if not caps.addresses_outlive_sessions]
+
+
+def _holds_something() -> ColumnElement[bool]:
+    pending = [HandoffStatus.OPEN, HandoffStatus.TAKEN]
+    return or_(exists().where(Signup.user_id == User.id),
+               exists().where(Handoff.user_id == User.id, Handoff.status.in_(pending)),
+               exists().where(Membership.user_id == User.id))
+
+
+def _erasable(channels: Sequence[str]) -> ColumnElement[bool]:
+    """A participant (staff are never erased this way) of such a channel, not a tombstone."""
+    return and_(User.channel.in_(list(channels)), User.role.not_in(list(STAFF_ROLES)),
+                ~User.lookup_hash.startswith(TOMBSTONE_PREFIX))
+
+
+async def erase_ended_session(rt: JobHost, user_id: str) -> bool:
+    """Her session ended (quick exit): her row goes with everything tied to it, and the first
+    woman on each waiting list gets the freed place and is told. False if there was nothing
+    to erase (not such a channel, staff, already gone)."""
+    channels = session_bound_channels(rt)
+    now = rt.services.clock()
+    async with rt.sessionmaker() as db, db.begin():
+        user = (await db.execute(select(User).where(User.id == user_id, _erasable(channels)))
+                ).scalar_one_or_none()
+        if user is None:
+            return False
+        notices = await erase_user(db, user, now, keep_refs_to_delete=False)
+    await send_notices(rt, notices)
+    return True
+
+
+async def free_ended_sessions(rt: JobHost) -> int:
+    """The job: rows of such channels that hold something and whose session no longer exists
+    are erased as at quick exit (also a retry of a quick exit whose erasing failed).
+
+    Idempotent, in batches. Nothing is freed in the first session lifetime after this process
+    started: a memory store starts empty, and a page still open gets its whole session lifetime
+    to come back. Only the leader runs it (bot/scheduler.py); the sessions it asks about are in
+    the one store every instance shares (Redis), or in the one process's memory."""
+    channels = session_bound_channels(rt)
+    now = rt.services.clock()
+    if not channels or now - rt.started_at < timedelta(seconds=rt.settings.session_ttl_seconds):
+        return 0
+    erased = checked = 0
+    after = ""
+    while True:
+        async with rt.sessionmaker() as db:
+            batch = list((await db.execute(
+                select(User.id, User.lookup_hash)
+                .where(_erasable(channels), _holds_something(), User.id > after)
+                .order_by(User.id).limit(PURGE_BATCH))).all())
+        if not batch:
+            break
+        after = batch[-1][0]
+        checked += len(batch)
+        gone = [user_id for user_id, key in batch if not await rt.store.exists(key)]
+        for user_id in gone:
+            try:
+                erased += await _erase_if_still_gone(rt, user_id, channels, now)
+            except Exception as exc:  # noqa: BLE001 - one failure must not stop the rest
+                log.warning("freeing an ended session failed: %s", type(exc).__name__)
+        if len(batch) < PURGE_BATCH:
+            break
+    if erased:
+        log.info("ended sessions: %d of %d rows holding something erased", erased, checked)
+    return erased
+
+
+async def _erase_if_still_gone(rt: JobHost, user_id: str, channels: Sequence[str],
+                               now: datetime) -> int:
+    async with rt.sessionmaker() as db, db.begin():
+        user = (await db.execute(select(User).where(User.id == user_id, _erasable(channels)))
+                ).scalar_one_or_none()
+        # Asked again at the last moment: she may have come back since the batch was read.
+        if user is None or await rt.store.exists(user.lookup_hash):
+            return 0
+        notices = await erase_user(db, user, now, keep_refs_to_delete=False)
+    await send_notices(rt, notices)
+    return 1
 
 
 async def send_notices(rt: JobHost, notices: Sequence[Notice]) -> None:
