@@ -266,7 +266,9 @@ async def test_forgotten_code_word_erases_exactly_what_it_says(
                     Signup(meetup_id=other, user_id=by, status=SignupStatus.CONFIRMED),
                     Signup(meetup_id=other, user_id=me, status=SignupStatus.WAITING),
                     Membership(user_id=me, org_id=org_id, since=clock.now.date()),
-                    Membership(user_id=by, org_id=org_id, since=clock.now.date())])
+                    Membership(user_id=by, org_id=org_id, since=clock.now.date()),
+                    # Only members of the organiser wait for its places (issue 8).
+                    Membership(user_id=nxt, org_id=org_id, since=clock.now.date())])
     mine_join = await _join_request(rt, me, other, org_id)
     their_join = await _join_request(rt, by, full, org_id)
     # Her conversation with a caseworker, taken.

@@ -120,6 +120,8 @@ async def full_meetup_with_a_waiting_list(rt: Runtime, http: aiohttp.ClientSessi
     meetup_id, org_id = await make_meetup(rt)
     first = await woman(rt, http, base, org_id)
     await first.press(f"ev:join:{meetup_id}")
+    assert PLACE not in first.text()  # the place only behind "Where is it?"
+    await first.press(f"ev:where:{meetup_id}")
     assert PLACE in first.text()
     second = await woman(rt, http, base, org_id)
     await second.press(f"ev:show:{meetup_id}")
@@ -144,7 +146,7 @@ async def assert_told_and_given_the_place(rt: Runtime, meetup_id: int,
     assert len(told) == 1 and PLACE not in told[0]["text"]
     assert [b["action"] for row in told[0]["buttons"] for b in row] == [f"ev:show:{meetup_id}",
                                                                          "exit"]
-    await second.press(f"ev:show:{meetup_id}")
+    await second.press(f"ev:where:{meetup_id}")
     assert PLACE in second.text()
 
 
