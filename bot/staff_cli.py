@@ -278,8 +278,8 @@ async def edit_help_contact(settings: Settings, contact_id: int, fields: dict[st
 @command("help-contact", "change a help line directly (admins: national lines too)",
          _help_contact_args)
 def help_contact(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core.parsing import parse_day
     from handlers.mod_contacts import parse_field
-    from handlers.mod_forms import parse_day
 
     fields: dict[str, object] = {}
     for name in ("number", "hours", "notes", "source"):

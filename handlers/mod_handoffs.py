@@ -31,7 +31,7 @@ from db.models import (
     Vacancy,
 )
 from db.queries import meetups as mq
-from db.queries import members
+from db.queries import members, rows_affected
 from db.reference import REGION_NAMES
 from handlers.mod_scope import PAGE, in_scope, not_found
 
@@ -218,7 +218,7 @@ async def take_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
         .values(status=HandoffStatus.TAKEN, taken_by=ctx.user.id, updated_at=ctx.now())
         .execution_options(synchronize_session=False))
     await ctx.db.refresh(handoff)
-    if result.rowcount != 1:
+    if rows_affected(result) != 1:
         return [await handoff_screen(ctx, handoff, _("Sorry, this request was already taken "
                                                      "or is no longer open."))]
     await queries.bump(ctx.db, "handoffs_taken", day=ctx.now().date(),
@@ -257,7 +257,7 @@ async def close_handoff(ctx: Ctx, handoff: Handoff) -> list[Reply]:
         update(Handoff).where(Handoff.id == handoff.id,
                               Handoff.status.in_((HandoffStatus.OPEN, HandoffStatus.TAKEN)))
         .values(status=HandoffStatus.CLOSED, updated_at=ctx.now()))
-    if not closed.rowcount:
+    if not rows_affected(closed):
         await ctx.db.refresh(handoff)
         return [await handoff_screen(ctx, handoff,
                                      _("That is not possible for this request now."))]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.core.context import Ctx, Route
+from bot.core.context import Ctx, Field, Form, Route
 from bot.core.i18n import (
     LANGUAGES,
     N_,
@@ -23,6 +23,7 @@ from bot.core.i18n import (
 from bot.core.notify import in_quiet_hours
 from bot.core.types import Button, Reply
 from bot.core.ui import pager, screen, shorten
+from bot.services.places import promote_waiting
 from db import queries
 from db.models import (
     STAFF_ROLES,
@@ -38,11 +39,12 @@ from db.models import (
     Vacancy,
 )
 from db.queries import meetups as mq
+from db.queries import org_region_codes
 from db.reference import HOURS, REGION_NAMES
-from handlers.meetups import places_left_text, promote_waiting
+from handlers.meetups import places_left_text
 from handlers.mod_employers import sector_choices
-from handlers.mod_forms import Field, Form, parse_value, start_form
-from handlers.mod_scope import PAGE, in_scope, no_org, not_found, org_region_codes, scope_filter
+from handlers.mod_forms import parse_value, start_form
+from handlers.mod_scope import PAGE, in_scope, no_org, not_found, scope_filter
 
 
 class EditState(StrEnum):

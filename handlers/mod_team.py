@@ -18,7 +18,7 @@ from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
 from db.models import COORDINATOR_ROLES, AuditEntry, Invite, Organisation, Role, User
-from db.queries import members
+from db.queries import members, rows_affected
 from handlers.mod_scope import no_org, not_found
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ async def redeem_invite(ctx: Ctx) -> list[Reply]:
         update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
         .values(used_at=ctx.now(), used_by=ctx.user.id)
         .execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
+    if rows_affected(claimed) != 1:
         return await _refuse(ctx, _("This invite code was already used. Please ask for a new "
                                     "one."))
     if invite.role == MEMBER_CODE and invite.org_id is not None:

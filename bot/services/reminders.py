@@ -16,6 +16,7 @@ from bot.services.places import region_day
 from db import queries
 from db.models import Meetup, Signup, User
 from db.queries import meetups as mq
+from db.queries import rows_affected
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ async def send_reminders(rt: JobHost) -> int:
             claimed = await db.execute(update(Signup)
                                        .where(Signup.id == item.signup_id, flag.is_(False))
                                        .values(**values))
-        if claimed.rowcount != 1:
+        if rows_affected(claimed) != 1:
             continue
         meetup_tz = zones.get(item.meetup.region_code, "Europe/Brussels")
         user, meetup, kind = item.user, item.meetup, item.kind

@@ -65,7 +65,7 @@ async def reschedule_deletions(db: AsyncSession, user: User, now: datetime) -> i
     mine = and_(MessageRef.user_id == user.id, pending)
     if user.vanish_minutes <= 0:
         result = await db.execute(update(MessageRef).where(mine).values(delete_at=None))
-        return int(result.rowcount or 0)
+        return rows_affected(result)
     delay = min(timedelta(minutes=user.vanish_minutes), DELETE_WINDOW)
     refs = list((await db.execute(select(MessageRef).where(mine))).scalars())
     for ref in refs:
@@ -176,7 +176,7 @@ async def purge_tombstones(db: AsyncSession, now: datetime) -> int:
     result = await db.execute(delete(User).where(
         User.lookup_hash.startswith(TOMBSTONE_PREFIX),
         or_(~refs_left, User.last_active_on < old)))
-    return int(result.rowcount or 0)
+    return rows_affected(result)
 
 
 # -- retention ---------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ async def purge_inactive(db: AsyncSession, now: datetime, retention_days: int, *
 async def purge_expired_invites(db: AsyncSession, now: datetime) -> int:
     result = await db.execute(delete(Invite).where(Invite.expires_at < now,
                                                    Invite.used_at.is_(None)))
-    return int(result.rowcount or 0)
+    return rows_affected(result)
 
 
 async def purge_old_join_requests(db: AsyncSession, now: datetime) -> int:
