@@ -14,10 +14,12 @@ from bot.core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from bot.services.csv_import import ImportReport
 
 
-def _open(settings: Settings):  # noqa: ANN202 - (engine, sessionmaker)
+def _open(settings: Settings) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     from db.engine import make_engine, make_session_factory
 
     engine = make_engine(settings.database_url, hide_parameters=True)
@@ -39,7 +41,8 @@ async def _org_id(db: AsyncSession, slug: str | None) -> int | None:
     return org.id
 
 
-async def _prepared(settings: Settings):  # noqa: ANN202
+async def _prepared(settings: Settings
+                    ) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     from bot.runtime import prepare_database
 
     engine, factory = _open(settings)
@@ -159,7 +162,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 async def run_import(settings: Settings, raw: bytes, org_slug: str | None,
-                     today: date | None = None):  # noqa: ANN201 - ImportReport
+                     today: date | None = None) -> ImportReport:
 
     from bot.services.csv_import import import_vacancies
     from db.models import AuditEntry

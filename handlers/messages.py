@@ -16,7 +16,8 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,40}")
 async def show_message(ctx: Ctx) -> list[Reply]:
     """msg:show:<token> — a caseworker's answer, once, to the woman it was written to."""
     token = ctx.args[1] if len(ctx.args) == 2 else ""
-    texts, handoff_id = ([], None)
+    texts: list[str] = []
+    handoff_id: int | None = None
     if TOKEN_RE.fullmatch(token):
         texts, handoff_id = await ctx.services.held.take_for(ctx.user.id, token)
     if not texts or handoff_id is None:

@@ -4,11 +4,12 @@ Nothing of the exchange is stored: each message lives only in the closure that d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 
 from bot.core.context import Ctx, Route
 from bot.core.i18n import _, data_text, format_clock, format_when
@@ -49,7 +50,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def handoff_scope(user: User):  # noqa: ANN202 - an SQL expression
+def handoff_scope(user: User) -> ColumnElement[bool]:
     """Her organisation's requests, and talk requests of the regions it serves."""
     if user.role == Role.ADMIN and user.org_id is None:
         return Handoff.id.is_not(None)
@@ -467,7 +468,7 @@ def caseworker_words(handoff_id: int, texts: list[str]) -> Reply:
                  buttons=((Button(_("Reply"), f"talk:chat:{handoff_id}"),),))
 
 
-def relay_builder(handoff_id: int, text: str):  # noqa: ANN201
+def relay_builder(handoff_id: int, text: str) -> Callable[[], list[Reply]]:
     """The caseworker's words live only in this closure, until her chat has them. Built later
     in HER language."""
     def build() -> list[Reply]:

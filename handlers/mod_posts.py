@@ -374,9 +374,9 @@ async def meetup_screen(ctx: Ctx, m: Meetup) -> Reply:
     confirmed = await mq.confirmed_count(ctx.db, m.id)
     waiting = (await ctx.db.execute(select(func.count(Signup.id)).where(
         Signup.meetup_id == m.id, Signup.status == SignupStatus.WAITING))).scalar_one()
-    status = {PostStatus.PUBLISHED: _("Published"),
-              PostStatus.CANCELLED: _("Meetup cancelled")}.get(
-        m.status, _("Closed"))
+    labels: dict[str, str] = {PostStatus.PUBLISHED: _("Published"),
+                              PostStatus.CANCELLED: _("Meetup cancelled")}
+    status = labels.get(m.status, _("Closed"))
     head = "\n".join([_("Status: {status}", status=status),
                       _("Signed up: {count} of {capacity}. Waiting: {waiting}.",
                         count=confirmed, capacity=m.capacity, waiting=waiting)])
@@ -611,9 +611,11 @@ async def edit_value(ctx: Ctx) -> list[Reply]:
     """Typed new value of one field of a published vacancy or meetup."""
     data = ctx.session.data
     kind, post_id, key = data.get("kind"), data.get("id"), data.get("field")
-    model = Vacancy if kind == "vac" else Meetup
     editable = VACANCY_EDITABLE if kind == "vac" else MEETUP_EDITABLE
-    post = await ctx.db.get(model, post_id) if isinstance(post_id, int) else None
+    post: Vacancy | Meetup | None = None
+    if isinstance(post_id, int):
+        post = (await ctx.db.get(Vacancy, post_id) if kind == "vac"
+                else await ctx.db.get(Meetup, post_id))
     if post is None or key not in editable or not in_scope(ctx.user, post.org_id) or \
             post.status != PostStatus.PUBLISHED:
         ctx.session.reset()

@@ -3,6 +3,7 @@ conversation relayed through the bot under a pseudonym. What she writes goes to 
 chat and is forgotten: it is never stored, logged or echoed (docs/ARCHITECTURE.md 2.1 and 2.7)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -212,7 +213,8 @@ async def open_conversation(ctx: Ctx) -> list[Reply]:
     return chat_screen(ctx, handoff)
 
 
-def new_request_notice(caseworker: User, pseudonym: str, handoff_id: int):  # noqa: ANN201
+def new_request_notice(caseworker: User, pseudonym: str,
+                       handoff_id: int) -> Callable[[], list[Reply]]:
     def build() -> list[Reply]:
         details = Reply(_("{name} would like to talk with a caseworker.", name=pseudonym),
                         buttons=((Button(_("Open"), f"mod:ho:{handoff_id}"),),))
@@ -294,7 +296,7 @@ async def relay_recipients(ctx: Ctx, handoff: Handoff) -> list[User]:
     return await queries.caseworkers_for(ctx.db, org_id=handoff.org_id, region_code=None)
 
 
-def relay_builder(pseudonym: str, handoff_id: int, text: str):  # noqa: ANN201
+def relay_builder(pseudonym: str, handoff_id: int, text: str) -> Callable[[], list[Reply]]:
     """Her words live only in this closure, until the caseworker's chat has them."""
     def build() -> list[Reply]:
         return [Reply(_("Message from {name}:", name=pseudonym) + "\n\n" + text,

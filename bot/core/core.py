@@ -327,11 +327,13 @@ class Core:
             # visitor, a User that is never added to the database session (so nothing of hers
             # is flushed), rebuilt on every update from what her session keeps.
             is_new = session.visitor is None or "id" not in session.visitor
+            visitor: dict[str, object] = dict(session.visitor or {})
             if is_new:
-                session.visitor = {
-                    **(session.visitor or {}), "id": new_user_id(),
-                    "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE}
-            return self._visitor_user(inbound, key, session.visitor, today), is_new
+                visitor.update({
+                    "id": new_user_id(),
+                    "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE})
+                session.visitor = visitor
+            return self._visitor_user(inbound, key, visitor, today), is_new
         session.visitor = None  # a row exists (made elsewhere, or she came back): no visitor
         await self._touch(db, user, today)
         return user, False

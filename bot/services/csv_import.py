@@ -196,7 +196,7 @@ async def import_vacancies(db: AsyncSession, raw: bytes, *, today: date,
                 break
             if not any((v or "").strip() for k, v in row.items() if isinstance(v, str)):
                 continue  # an empty line
-            if row.get(None) is not None:  # type: ignore[call-overload]
+            if row.get(None) is not None:
                 report.rejected.append((line, "more cells than columns"))
                 continue
             try:

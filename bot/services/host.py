@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core.context import Services
 from bot.core.sessions import SessionStore
@@ -19,6 +19,9 @@ class JobHost(Protocol):
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def engine(self) -> AsyncEngine: ...
 
     @property
     def services(self) -> Services: ...

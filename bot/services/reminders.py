@@ -4,6 +4,7 @@ counters are kept first)."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from sqlalchemy import delete, update
 
@@ -19,6 +20,10 @@ from db.queries import meetups as mq
 from db.queries import rows_affected
 
 log = logging.getLogger(__name__)
+
+
+def reminder_replies(user: User, meetup: Meetup, tz: str, kind: str) -> list[Reply]:
+    return [reminder_reply(user, meetup, tz, kind)]
 
 
 def reminder_reply(user: User, meetup: Meetup, tz: str, kind: str) -> Reply:
@@ -65,7 +70,7 @@ async def send_reminders(rt: JobHost) -> int:
         try:
             delivered = await rt.delivery.send_to_user(
                 user.id,
-                lambda u=user, m=meetup, z=meetup_tz, k=kind: [reminder_reply(u, m, z, k)])
+                partial(reminder_replies, user, meetup, meetup_tz, kind))
         except DeliveryFailed as exc:
             # One woman's failed send must not stop the others. Nothing sent: try next run;
             # maybe sent (a time-out): keep it claimed, so she never gets it twice.

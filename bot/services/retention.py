@@ -181,8 +181,8 @@ async def purge_tombstones(db: AsyncSession, now: datetime) -> int:
 
 # -- retention ---------------------------------------------------------------------------------
 
-def _stale_condition(now: datetime, retention_days: int,  # noqa: ANN202 - a SQL expression
-                     short_lived: Sequence[str]):
+def _stale_condition(now: datetime, retention_days: int,
+                     short_lived: Sequence[str]) -> ColumnElement[bool]:
     today = now.date()
     return and_(
         User.role.not_in(list(STAFF_ROLES)),

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from enum import Enum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -42,6 +42,8 @@ from bot.core.settings import Settings, SettingsError
 from bot.core.types import MAX_ACTION_BYTES, Channel, Inbound, Outcome, Reply, Rows
 
 log = logging.getLogger(__name__)
+# The Application as this adapter builds it (PTB's default context, no job queue).
+PTBApplication = Application[Any, Any, Any, Any, Any, Any]
 
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -267,7 +269,7 @@ class TelegramSender:
 
     name = Channel.TELEGRAM.value
 
-    def __init__(self, application: Application, pacer: Pacer | None = None,
+    def __init__(self, application: PTBApplication, pacer: Pacer | None = None,
                  backoff: float = 0.5) -> None:
         self.app = application
         self.pacer = pacer or Pacer()
@@ -383,7 +385,7 @@ class TelegramSender:
         for i in range(0, len(ids), DELETE_BATCH):
             batch = ids[i:i + DELETE_BATCH]
             try:
-                await self._call(lambda b=batch: bot.delete_messages(chat_id, b),
+                await self._call(partial(bot.delete_messages, chat_id, batch),
                                  priority=Priority.ANSWER, chat_id=chat_id, sends=False)
             except DeliveryFailed as exc:
                 if exc.retry:
@@ -410,14 +412,14 @@ class TelegramChannel:
                                 "secrets;print(secrets.token_urlsafe(32))')")
         self._pacer = pacer
         self._backoff = backoff
-        self.app: Application | None = None
+        self.app: PTBApplication | None = None
         self.sender: TelegramSender | None = None
         self.host: ChannelHost | None = None
         self._http: Any = None
         self.handled = 0  # updates fully handled (tests wait on it; never what they held)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def _build(self) -> Application:
+    def _build(self) -> PTBApplication:
         self._http = make_session()
         # One aiohttp session (one pool) for the calls and for the long poll.
         calls = AiohttpRequest(session=self._http, read_timeout=10.0, write_timeout=10.0,

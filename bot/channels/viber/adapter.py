@@ -628,7 +628,8 @@ class ViberChannel:
             "account_checked": bool(self.account_name),
             "paused": paused,
             "refused_status": outage.status if outage is not None else None,
-            "paused_until": outage.until.isoformat() if paused and outage.until else None,
+            "paused_until": (outage.until.isoformat()
+                             if paused and outage is not None and outage.until else None),
             "failed_events": self.failed_events,
             "bot_initiated_sent": sender.bot_initiated if sender else 0,
             "paid_sent": sender.paid if sender else 0,

@@ -57,7 +57,7 @@ class RateLimiter:
         now = self.clock()
         tokens, last = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
+        allowed: bool = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
