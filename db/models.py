@@ -254,7 +254,9 @@ class Vacancy(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     employer: Mapped[Employer] = relationship(lazy="joined")
 
-    __table_args__ = (Index("ix_vacancies_listing", "region_code", "status", "expires_on"),)
+    # The job list pages through a region's newest first: the index hands them over in that order
+    # (migration 0007), so a page stops after its few rows instead of sorting the whole region.
+    __table_args__ = (Index("ix_vacancies_recent", "region_code", "status", "created_at", "id"),)
 
 
 class Meetup(Base):

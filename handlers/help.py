@@ -42,8 +42,7 @@ async def contacts_for(ctx: Ctx, country: str, region_code: str | None) -> list[
 
 async def show_help(ctx: Ctx) -> list[Reply]:
     """help / help:c:<country> — the contacts of her country, or a country picker elsewhere."""
-    region = await queries.region(ctx.db, ctx.user.region_code)
-    country = region.country if region else None
+    country = await queries.region_country(ctx.db, ctx.user.region_code)
     if len(ctx.args) >= 2 and ctx.args[0] == "c" and ctx.args[1] in COUNTRIES:
         country = ctx.args[1]
     if ctx.args and ctx.args[0] == "safety":
