@@ -71,6 +71,7 @@ async def _seed(rt: Any, users: int, vacancies: int, meetups: int) -> list[str]:
 async def measure(database_url: str, label: str, *, users: int = 100_000,
                   vacancies: int = 10_000, meetups: int = 1_000, updates: int = 3_000
                   ) -> Latency:
+    from bot.app import tune_gc
     from bot.core.settings import Settings
     from bot.core.types import Channel, Inbound
     from bot.runtime import open_runtime
@@ -85,6 +86,7 @@ async def measure(database_url: str, label: str, *, users: int = 100_000,
         core = rt.core
         for address in addresses[:300]:  # warm the statement caches and the pool
             await core.handle(Inbound(Channel.WEBCHAT, address, action="menu"))
+        tune_gc()  # as the server does once it has started (bot/app.py)
         times: list[float] = []
         for _ in range(updates):
             address = addresses[pick.randrange(users)]

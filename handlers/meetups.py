@@ -87,7 +87,9 @@ async def list_meetups(ctx: Ctx, page: int) -> list[Reply]:
     now = ctx.now()
     region = ctx.user.region_code
     tz = await queries.region_timezone(ctx.db, region)
-    found, has_more = await mq.upcoming(ctx.db, region, now, page=page, size=PAGE_SIZE)
+    listed, has_more = await mq.upcoming_with_places(ctx.db, region, now, page=page,
+                                                     size=PAGE_SIZE)
+    found = [meetup for meetup, _taken in listed]
     leave_prompt(ctx.session)
     mine = [Button(_("My meetups"), "ev:mine"), Button(_("My requests"), "ev:reqs")]
     if not found:
@@ -96,7 +98,7 @@ async def list_meetups(ctx: Ctx, page: int) -> list[Reply]:
                        "in a few days."))
         first = [Button(_("First page"), "ev:list:0")] if page > 0 else []
         return [screen(note, first, mine, [code_button()])]
-    counts = await mq.confirmed_counts(ctx.db, [m.id for m in found])
+    counts = {meetup.id: taken for meetup, taken in listed}
     lines = [_("Upcoming meetups near you. The place is never shown in a list: open a meetup "
                "to see who may come.")]
     buttons: list[list[Button]] = []

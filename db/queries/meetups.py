@@ -65,6 +65,31 @@ async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, 
     return found[:size], len(found) > size
 
 
+async def upcoming_with_places(db: AsyncSession, region_code: str | None, now: datetime, *,
+                               page: int, size: int) -> tuple[list[tuple[Meetup, int]], bool]:
+    """The same page as `upcoming`, each meetup with its confirmed places that count (as
+    `confirmed_counts`), in one statement: the list is the screen women open most after the
+    menu, and each statement is several trips to the database's thread."""
+    if not region_code:
+        return [], False
+    # Both levels correlated by name: the membership check reads the listed meetup's organiser
+    # and the counted sign-up's woman, never a meetups table of its own.
+    of_a_member = (select(Membership.id)
+                   .where(Membership.user_id == Signup.user_id, Membership.org_id == Meetup.org_id)
+                   .correlate(Signup, Meetup).exists())
+    taken = (select(func.count(Signup.id))
+             .where(Signup.meetup_id == Meetup.id, Signup.status == SignupStatus.CONFIRMED,
+                    of_a_member)
+             .correlate(Meetup).scalar_subquery())
+    query = (select(Meetup, taken)
+             .where(Meetup.region_code == region_code, Meetup.status == PostStatus.PUBLISHED,
+                    Meetup.starts_at > now)
+             .order_by(Meetup.starts_at, Meetup.id)
+             .offset(page * size).limit(size + 1))
+    found = [(meetup, int(count or 0)) for meetup, count in (await db.execute(query)).all()]
+    return found[:size], len(found) > size
+
+
 def _of_a_member() -> Exists:
     """The sign-up's woman is a member of the meetup's organiser (docs/ARCHITECTURE.md 2.6)."""
     return (select(Membership.id)
