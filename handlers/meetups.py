@@ -89,21 +89,19 @@ async def list_meetups(ctx: Ctx, page: int) -> list[Reply]:
     tz = await queries.region_timezone(ctx.db, region)
     listed, has_more = await mq.upcoming_with_places(ctx.db, region, now, page=page,
                                                      size=PAGE_SIZE)
-    found = [meetup for meetup, _taken in listed]
     leave_prompt(ctx.session)
     mine = [Button(_("My meetups"), "ev:mine"), Button(_("My requests"), "ev:reqs")]
-    if not found:
+    if not listed:
         note = (_("There are no more meetups on this list.") if page > 0
                 else _("There are no upcoming meetups in your region yet. Please look again "
                        "in a few days."))
         first = [Button(_("First page"), "ev:list:0")] if page > 0 else []
         return [screen(note, first, mine, [code_button()])]
-    counts = {meetup.id: taken for meetup, taken in listed}
     lines = [_("Upcoming meetups near you. The place is never shown in a list: open a meetup "
                "to see who may come.")]
     buttons: list[list[Button]] = []
-    for number, meetup in enumerate(found, start=page * PAGE_SIZE + 1):
-        left = meetup.capacity - counts.get(meetup.id, 0)
+    for number, (meetup, taken) in enumerate(listed, start=page * PAGE_SIZE + 1):
+        left = meetup.capacity - taken
         lines.append(f"{number}. {data_text(meetup.title)}\n"
                      f"{format_when(mq.aware(meetup.starts_at), tz)}\n"
                      f"{kind_text(meetup)}\n{places_left_text(left)}")

@@ -31,7 +31,8 @@ async def test_each_region_has_upcoming_meetups_one_of_them_full(demo_rt: Runtim
     now = demo_rt.services.clock()
     async with demo_rt.sessionmaker() as db:
         for region in REGIONS[:4]:
-            found, more = await mq.upcoming(db, region.code, now, page=0, size=50)
+            listed, more = await mq.upcoming_with_places(db, region.code, now, page=0, size=50)
+            found = [m for m, _taken in listed]
             assert len(found) >= 3 and not more, region.code
             counts = await mq.confirmed_counts(db, [m.id for m in found])
             full = [m for m in found if counts.get(m.id, 0) >= m.capacity]
@@ -41,7 +42,7 @@ async def test_each_region_has_upcoming_meetups_one_of_them_full(demo_rt: Runtim
             assert len(closed) >= 3 and all(m.place.startswith("DEMO address") for m in closed)
             # The open event (a job fair in a public library): anyone may see its place.
             assert len(opened) == 1 and not opened[0].place.startswith("DEMO address")
-        found, _more = await mq.upcoming(db, "elsewhere", now, page=0, size=50)
+        found, _more = await mq.upcoming_with_places(db, "elsewhere", now, page=0, size=50)
         assert found == []
         # The invented sign-ups of the full meetup can receive nothing (nobody is behind them).
         ghosts = list((await db.execute(select(User).join(Signup, Signup.user_id == User.id)

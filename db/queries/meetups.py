@@ -50,36 +50,17 @@ async def visible_to(db: AsyncSession, meetup: Meetup, user: User) -> bool:
     return asked.first() is not None
 
 
-async def upcoming(db: AsyncSession, region_code: str | None, now: datetime, *, page: int,
-                   size: int) -> tuple[list[Meetup], bool]:
-    """One page of the published meetups of a region that have not started; and whether more
-    follow. Cancelled, draft and closed meetups are never listed."""
-    if not region_code:
-        return [], False
-    query = (select(Meetup)
-             .where(Meetup.region_code == region_code, Meetup.status == PostStatus.PUBLISHED,
-                    Meetup.starts_at > now)
-             .order_by(Meetup.starts_at, Meetup.id)
-             .offset(page * size).limit(size + 1))
-    found = list((await db.execute(query)).scalars())
-    return found[:size], len(found) > size
-
-
 async def upcoming_with_places(db: AsyncSession, region_code: str | None, now: datetime, *,
                                page: int, size: int) -> tuple[list[tuple[Meetup, int]], bool]:
-    """The same page as `upcoming`, each meetup with its confirmed places that count (as
-    `confirmed_counts`), in one statement: the list is the screen women open most after the
-    menu, and each statement is several trips to the database's thread."""
+    """One page of the published meetups of a region that have not started, each with its
+    confirmed places that count (as `confirmed_counts`); and whether more follow. Cancelled,
+    draft and closed meetups are never listed. One statement: the list is the screen women open
+    most after the menu, and each statement is several trips to the database's thread."""
     if not region_code:
         return [], False
-    # Both levels correlated by name: the membership check reads the listed meetup's organiser
-    # and the counted sign-up's woman, never a meetups table of its own.
-    of_a_member = (select(Membership.id)
-                   .where(Membership.user_id == Signup.user_id, Membership.org_id == Meetup.org_id)
-                   .correlate(Signup, Meetup).exists())
     taken = (select(func.count(Signup.id))
              .where(Signup.meetup_id == Meetup.id, Signup.status == SignupStatus.CONFIRMED,
-                    of_a_member)
+                    _of_a_member())
              .correlate(Meetup).scalar_subquery())
     query = (select(Meetup, taken)
              .where(Meetup.region_code == region_code, Meetup.status == PostStatus.PUBLISHED,
@@ -91,10 +72,12 @@ async def upcoming_with_places(db: AsyncSession, region_code: str | None, now: d
 
 
 def _of_a_member() -> Exists:
-    """The sign-up's woman is a member of the meetup's organiser (docs/ARCHITECTURE.md 2.6)."""
+    """The sign-up's woman is a member of the meetup's organiser (docs/ARCHITECTURE.md 2.6).
+    Correlated by name to the enclosing statement's sign-up and meetup: inside a subquery that
+    has no meetups table of its own it must not get one (it would then read any meetup)."""
     return (select(Membership.id)
             .where(Membership.user_id == Signup.user_id, Membership.org_id == Meetup.org_id)
-            .exists())
+            .correlate(Signup, Meetup).exists())
 
 
 async def confirmed_counts(db: AsyncSession, meetup_ids: list[int]) -> dict[int, int]:
