@@ -27,6 +27,7 @@ from bench.telegram_throughput import (
     Result,
     _drop_postgres,
     _postgres_url,
+    median_rate,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,26 +44,25 @@ def _memory(sessions: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _rate(results: list[Result], scenario: str, name: str) -> float | None:
-    return next((r.rate for r in results if r.scenario == scenario and r.name == name), None)
-
-
 def summary(results: list[Result], latency: list[core_latency.Latency],
             memory: dict[str, Any], start: dict[str, Any],
             pacing: broadcast_pacing.Pacing) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     for scenario in ("first contact", "menu taps"):
-        aiogram = _rate(results, scenario, AIOGRAM)
-        ptb = _rate(results, scenario, PTB_DEFAULT)
+        aiogram = median_rate(results, scenario, AIOGRAM)
+        ptb = median_rate(results, scenario, PTB_DEFAULT)
+        rounds = max((r.round for r in results if r.scenario == scenario), default=1)
+        median = "median of " + (f"{rounds} rounds" if rounds > 1 else "1 round") + ": "
         for name in (WHOLE_SQLITE, WHOLE_POSTGRES):
-            rate = _rate(results, scenario, name)
+            rate = median_rate(results, scenario, name)
             if rate is None or aiogram is None:
                 rows.append((f"{scenario}: {name}", "n/a", "≥ 1.0× aiogram", "not measured"))
                 continue
             ratio = rate / aiogram
             vs_ptb = f", {rate / ptb:.2f}× bare PTB" if ptb else ""
             rows.append((f"{scenario}: {name}",
-                         f"{rate:,.0f}/s = {ratio:.2f}× aiogram ({aiogram:,.0f}/s){vs_ptb}",
+                         f"{median}{rate:,.0f}/s = {ratio:.2f}× aiogram ({aiogram:,.0f}/s)"
+                         f"{vs_ptb}",
                          "≥ 1.0× aiogram", "met" if ratio >= 1.0 else "NOT met"))
     for lat in latency:
         rows.append((f"core latency, {lat.database} ({lat.users:,} users)",

@@ -1,7 +1,8 @@
 """A bare aiogram 3 echo bot, as configured by default, measured like our bot (issue 4, item 7).
 
 Default AiohttpSession, default Dispatcher, long polling with its defaults (updates handled as
-tasks), one message handler that sends the text back. aiogram is an optional benchmark
+tasks), one message handler that sends the text back and one tap handler that answers the tap
+and edits its data into the tapped message. aiogram is an optional benchmark
 dependency: when it is not installed the run is skipped and the table says so.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def run_aiogram_echo(root: str) -> float | None:
     from aiogram import Bot, Dispatcher
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
-    from aiogram.types import Message
+    from aiogram.types import CallbackQuery, Message
 
     # Imported here: telegram_throughput imports this module.
     from bench.telegram_throughput import TOKEN, _measure
@@ -42,6 +43,14 @@ async def run_aiogram_echo(root: str) -> float | None:
     @dp.message()
     async def echo(message: Message) -> None:
         await bot.send_message(message.chat.id, message.text or "")
+
+    @dp.callback_query()
+    async def tap(query: CallbackQuery) -> None:
+        # Answered, and its data edited into the tapped message, as our bot edits its screen.
+        await query.answer()
+        assert query.message is not None
+        await bot.edit_message_text(query.data or "", chat_id=query.message.chat.id,
+                                    message_id=query.message.message_id)
 
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
     measure = asyncio.create_task(_measure(root))

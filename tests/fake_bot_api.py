@@ -173,11 +173,20 @@ class FakeBotApi:
         self._new_updates.set()
 
     async def _control_say(self, request: web.Request) -> web.Response:
-        """For a server in its own process: queue [[chat_id, text], ...] as typed messages."""
+        """For a server in its own process: queue [[chat_id, text], ...] as typed messages, and
+        [chat_id, data, "tap"] as a tap on a button of the bot's answer to her last typed message
+        (the message that follows hers in the chat: the benchmarks queue everything at once, so
+        that answer is not there yet; it is when the tap is handled, as her taps come in order)."""
         now = time.perf_counter()
-        for chat_id, text in await request.json():
-            self._said_at.setdefault(int(chat_id), now)
-            self._queue(self.message_update(int(chat_id), str(text), "en", store=False))
+        last_typed: dict[int, int] = {}
+        for chat_id, text, *kind in await request.json():
+            chat = int(chat_id)
+            if kind == ["tap"]:
+                self._queue(self.callback_update(chat, str(text), last_typed[chat] + 1))
+                continue
+            self._said_at.setdefault(chat, now)
+            update = self._queue(self.message_update(chat, str(text), "en", store=False))
+            last_typed[chat] = int(update["message"]["message_id"])
         return _ok(len(self._updates))
 
     async def _control_stats(self, request: web.Request) -> web.Response:
