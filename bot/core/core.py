@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.context import (
@@ -33,6 +32,7 @@ from bot.core.i18n import (
     set_language,
     translations,
 )
+from bot.core.loader import UserLoader
 from bot.core.sessions import SessionData, SessionStore
 from bot.core.textfold import fold_word
 from bot.core.types import Inbound, Outcome, Outgoing, Reply, is_valid_action
@@ -138,6 +138,11 @@ class _StaleConnection(Exception):
     """The pooled connection was dead before anything of this update ran."""
 
 
+class _AdmittedElsewhere(Exception):
+    """Her session said visitor, but her row was there when the start screens wrote it: an
+    update of hers on another worker wrote it first, or her session was not saved after it."""
+
+
 class Core:
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], store: SessionStore,
                  services: Services, routes: Sequence[Route], fallback: Route,
@@ -169,9 +174,8 @@ class Core:
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        # Built once: SQLAlchemy then finds the compiled form by the statement's cache key without
-        # coercing a new WHERE clause on every update.
-        self._user_by_key = select(User).where(User.lookup_hash == bindparam("key"))
+        # Rows read for many updates at once (a flood of first contacts is one statement).
+        self._loader = UserLoader(sessionmaker)
 
     # -- the one entry point ---------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
@@ -229,12 +233,22 @@ class Core:
         secret = self._typed_secret(inbound, session.state)
         try:
             try:
+                # A visitor's update may find her row already there (_admit): it runs again
+                # from the session as it came.
+                before = session.to_json() if session.visitor is not None else "{}"
                 outcome = await self._transaction(inbound, key, session, confirming, unlocked)
             except _StaleConnection:
                 # A pooled connection the server closed (a restart, an idle time-out) fails on
                 # its first statement, before any handler ran; the pool is then refreshed. Once
                 # more on a fresh connection: cheaper than pinging on every checkout.
                 log.info("database connection was stale; retrying the update once")
+                outcome = await self._transaction(inbound, key, session, confirming, unlocked)
+            except _AdmittedElsewhere:
+                # Nothing of this attempt was written; once more from the session as it came,
+                # as the woman with a row she is.
+                log.info("a visitor's row was already there; retrying the update once")
+                session = SessionData.from_json(before)
+                session.visitor = None
                 outcome = await self._transaction(inbound, key, session, confirming, unlocked)
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
@@ -320,7 +334,11 @@ class Core:
     # -- internals ---------------------------------------------------------------------------------
     async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str,
                          session: SessionData) -> tuple[User, bool]:
-        user = (await db.execute(self._user_by_key, {"key": key})).scalar_one_or_none()
+        visitor_id = session.visitor.get("id") if session.visitor is not None else None
+        # A visitor's session says she has no row (only her own start screens write it, and
+        # then the session says so): no read. Anyone else: her row, read with the others
+        # waiting (bot/core/loader.py), then part of this update's session.
+        user = None if visitor_id is not None else await self._loader.get(key)
         today = self.services.clock().date()
         if user is None:
             # First contact costs no write: until she finishes the start screens she is a
@@ -334,6 +352,7 @@ class Core:
                     "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE})
                 session.visitor = visitor
             return self._visitor_user(inbound, key, visitor, today), is_new
+        db.add(user)
         session.visitor = None  # a row exists (made elsewhere, or she came back): no visitor
         await self._touch(db, user, today)
         return user, False
@@ -380,7 +399,10 @@ class Core:
         visitor = ctx.session.visitor or {}
         user.address_enc = self.services.vault.encrypt(inbound.channel, inbound.address)
         ctx.db.add(user)
-        await ctx.db.flush()
+        try:
+            await ctx.db.flush()
+        except IntegrityError:
+            raise _AdmittedElsewhere() from None
         refs = [str(r) for r in visitor.get("refs", [])]
         if refs:
             now = self.services.clock()
@@ -520,9 +542,10 @@ class Core:
             self._log_failure(exc)
 
     async def drain(self) -> None:
-        """Wait for relays under way (tests, shutdown)."""
+        """Wait for relays and reads under way (tests, shutdown)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._loader.drain()
 
 
 def _unlocked_until(raw: object) -> datetime | None:
