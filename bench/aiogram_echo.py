@@ -47,9 +47,11 @@ async def run_aiogram_echo(root: str) -> float | None:
     @dp.callback_query()
     async def tap(query: CallbackQuery) -> None:
         # Answered, and its data edited into the tapped message, as our bot edits its screen.
+        # With the tap's id: aiogram handles updates in any order, and an edit that changes
+        # nothing is refused by Telegram (and would leave the tap unanswered here).
         await query.answer()
         assert query.message is not None
-        await bot.edit_message_text(query.data or "", chat_id=query.message.chat.id,
+        await bot.edit_message_text(f"{query.data} {query.id}", chat_id=query.message.chat.id,
                                     message_id=query.message.message_id)
 
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))

@@ -213,7 +213,7 @@ def _add_ptb_echo(app: Any) -> None:
         query = update.callback_query
         assert query is not None
         await query.answer()
-        await query.edit_message_text(query.data or "")
+        await query.edit_message_text(f"{query.data} {query.id}")
 
     app.add_handler(MessageHandler(filters.TEXT, echo))
     app.add_handler(CallbackQueryHandler(tap))
