@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.core.context import Ctx, Route, Services
+from bot.core.context import Ctx, LazySession, Route, Services
 from bot.core.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGE_NAMES,
@@ -72,7 +69,7 @@ def first_screen(services: Services, inbound: Inbound) -> Reply:
     language = normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE
     visitor = User(language=language, onboarded=False, role=Role.PARTICIPANT)  # never added
     # The screen reads only the visitor, the hint and the session: no query is made.
-    ctx = Ctx(inbound=inbound, db=cast(AsyncSession, None), user=visitor,
+    ctx = Ctx(inbound=inbound, database=LazySession(None), user=visitor,
               session=SessionData(), services=services)
     with use_language(language):
         return with_exit(language_screen(ctx))

@@ -47,10 +47,36 @@ class Services:
         default_factory=lambda: HeldMessages(MemorySessionStore(HELD_TTL_SECONDS)))
 
 
+class LazySession:
+    """This update's database session, opened when something first asks for it: a screen that
+    reads nothing (most of the start screens) costs no session, no connection and no commit."""
+
+    def __init__(self, factory: Callable[[], AsyncSession] | None) -> None:
+        self._factory = factory
+        self.opened: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self.opened is None:
+            if self._factory is None:
+                raise RuntimeError("this screen is built without the database")
+            self.opened = self._factory()
+        return self.opened
+
+    async def commit(self) -> None:
+        if self.opened is not None:
+            await self.opened.commit()
+
+    async def close(self) -> None:
+        """Closing without the commit rolls back."""
+        if self.opened is not None:
+            session, self.opened = self.opened, None
+            await session.close()
+
+
 @dataclass
 class Ctx:
     inbound: Inbound
-    db: AsyncSession
+    database: LazySession
     user: User
     session: SessionData
     services: Services
@@ -77,6 +103,11 @@ class Ctx:
     locked_action: str | None = None
     # Set by erase_inbound(): the channel deletes the message she just sent.
     inbound_erased: bool = False
+
+    @property
+    def db(self) -> AsyncSession:
+        """This update's one transaction (the core commits it; handlers never do)."""
+        return self.database.get()
 
     @property
     def text(self) -> str:

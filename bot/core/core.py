@@ -21,6 +21,7 @@ from bot.core.context import (
     ONE_STEP_KEY,
     Ctx,
     Form,
+    LazySession,
     Route,
     Services,
 )
@@ -183,7 +184,13 @@ class Core:
             raise ValueError("invalid address")
         key = self.services.vault.lookup_hash(inbound.channel, inbound.address)
         async with self._person(key):
-            return await self._handle_locked(inbound, key)
+            try:
+                return await self._handle_locked(inbound, key)
+            except _AdmittedElsewhere:
+                # Nothing of that attempt was written or saved; once more from her session as
+                # it is in the store, as the woman with a row she is.
+                log.info("a visitor's row was already there; the update runs again")
+                return await self._handle_locked(inbound, key, has_row=True)
 
     @asynccontextmanager
     async def _person(self, key: str) -> AsyncIterator[None]:
@@ -220,12 +227,15 @@ class Core:
             session.visitor["refs"] = kept[-VISITOR_REFS_MAX:]
             await self._store.save(key, session)
 
-    async def _handle_locked(self, inbound: Inbound, key: str) -> Outcome:
+    async def _handle_locked(self, inbound: Inbound, key: str, *,
+                             has_row: bool = False) -> Outcome:
         try:
             session = await self._store.load(key)
         except Exception as exc:  # noqa: BLE001 - a dead session store must not close the way out
             self._log_failure(exc)
             return await self._store_unavailable(inbound, key)
+        if has_row:
+            session.visitor = None  # her row is read, whatever the session said
         confirming = session.data.pop(ONE_STEP_KEY, None)  # for this update only
         # Kept out of the handlers' session data (which they reset freely); written back below.
         unlocked = _unlocked_until(session.data.pop(LOCK_KEY, None))
@@ -233,9 +243,6 @@ class Core:
         secret = self._typed_secret(inbound, session.state)
         try:
             try:
-                # A visitor's update may find her row already there (_admit): it runs again
-                # from the session as it came.
-                before = session.to_json() if session.visitor is not None else "{}"
                 outcome = await self._transaction(inbound, key, session, confirming, unlocked)
             except _StaleConnection:
                 # A pooled connection the server closed (a restart, an idle time-out) fails on
@@ -243,13 +250,13 @@ class Core:
                 # more on a fresh connection: cheaper than pinging on every checkout.
                 log.info("database connection was stale; retrying the update once")
                 outcome = await self._transaction(inbound, key, session, confirming, unlocked)
-            except _AdmittedElsewhere:
-                # Nothing of this attempt was written; once more from the session as it came,
-                # as the woman with a row she is.
-                log.info("a visitor's row was already there; retrying the update once")
-                session = SessionData.from_json(before)
-                session.visitor = None
-                outcome = await self._transaction(inbound, key, session, confirming, unlocked)
+        except _AdmittedElsewhere:
+            if not has_row:
+                raise  # handle() runs the update again, reading her row
+            self._log_failure(_AdmittedElsewhere())
+            return self._finish(Outcome(replies=[screen(
+                _("Sorry, something went wrong on our side. Nothing was changed. "
+                  "Please try again in a moment."))], erase_inbound=secret))
         except Exception as exc:  # noqa: BLE001 - one update must never take the bot down
             self._log_failure(exc)
             if self._is_exit(inbound):
@@ -294,18 +301,18 @@ class Core:
     async def _transaction(self, inbound: Inbound, key: str, session: SessionData,
                            confirming: str | None, unlocked: datetime | None) -> Outcome:
         outcome = Outcome()
-        # The session begins on its first statement; leaving the block without the commit (an
-        # exception) closes it, which rolls back. One trip into SQLAlchemy's greenlet fewer
-        # than an explicit begin() block.
-        async with self._sessionmaker() as db:
+        # Opened when first asked for (her row, a handler's query): a screen that reads nothing
+        # costs no session. Leaving without the commit (an exception) closes it: a rollback.
+        database = LazySession(self._sessionmaker)
+        try:
             try:
-                user, is_new = await self._load_user(db, inbound, key, session)
+                user, is_new = await self._load_user(database, inbound, key, session)
             except DBAPIError as exc:
                 if exc.connection_invalidated:
                     raise _StaleConnection() from None
                 raise
             set_language(user.language)
-            ctx = Ctx(inbound=inbound, db=db, user=user, session=session,
+            ctx = Ctx(inbound=inbound, database=database, user=user, session=session,
                       services=self.services, is_new_user=is_new,
                       confirming=confirming, forms=self._forms,
                       visitor=session.visitor is not None, unlocked_until=unlocked)
@@ -323,7 +330,9 @@ class Core:
                     self._remember_visitor(ctx, outcome)
             if not ctx.visitor:
                 outcome.user_id = user.id
-            await db.commit()
+            await database.commit()
+        finally:
+            await database.close()
         for step in ctx.after_commit:
             try:
                 await step()
@@ -332,7 +341,7 @@ class Core:
         return outcome
 
     # -- internals ---------------------------------------------------------------------------------
-    async def _load_user(self, db: AsyncSession, inbound: Inbound, key: str,
+    async def _load_user(self, database: LazySession, inbound: Inbound, key: str,
                          session: SessionData) -> tuple[User, bool]:
         visitor_id = session.visitor.get("id") if session.visitor is not None else None
         # A visitor's session says she has no row (only her own start screens write it, and
@@ -352,6 +361,7 @@ class Core:
                     "language": normalise_language(inbound.language_hint) or DEFAULT_LANGUAGE})
                 session.visitor = visitor
             return self._visitor_user(inbound, key, visitor, today), is_new
+        db = database.get()
         db.add(user)
         session.visitor = None  # a row exists (made elsewhere, or she came back): no visitor
         await self._touch(db, user, today)

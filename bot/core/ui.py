@@ -70,10 +70,24 @@ def screen(text: str, *button_rows: Sequence[Button], back: str | None = None,
     return Reply(text=text, buttons=rows(*button_rows, nav), replace=replace)
 
 
+def _fits(button_rows: Rows) -> bool:
+    """Whether fit_row would leave every row as it is (asked before building anything)."""
+    for row in button_rows:
+        if not row:
+            return False  # rows() drops it
+        widest = max(len(b.label) for b in row)
+        if widest > WHOLE_ROW_CHARS or (len(row) > 1 and widest > SHARED_ROW_CHARS):
+            return False
+    return True
+
+
 def with_exit(reply: Reply) -> Reply:
     """Make sure a screen carries the quick exit (docs/ARCHITECTURE.md 2.3) and its buttons fit a phone;
     the core applies this to every last reply."""
-    extra = () if reply.has_action(EXIT_ACTION) else ((exit_button(),),)
+    has_exit = reply.has_action(EXIT_ACTION)
+    if has_exit and _fits(reply.buttons):
+        return reply  # a screen() already is: every update's last reply passes here
+    extra = () if has_exit else ((exit_button(),),)
     fitted = rows(*reply.buttons, *extra)
     return reply if fitted == reply.buttons else copy_with(reply, buttons=fitted)
 
