@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 from bot.core.context import Ctx, LazySession, Route, Services
 from bot.core.i18n import (
@@ -11,6 +12,7 @@ from bot.core.i18n import (
     LANGUAGE_NAMES,
     LANGUAGES,
     _,
+    current_language,
     normalise_language,
     set_language,
     use_language,
@@ -52,15 +54,22 @@ async def start_bot(ctx: Ctx) -> list[Reply]:
 def language_screen(ctx: Ctx) -> Reply:
     ctx.session.state = StartState.LANGUAGE
     preferred = normalise_language(ctx.inbound.language_hint) or ctx.user.language
+    return _language_reply(current_language(), preferred, ctx.user.language,
+                           ctx.user.onboarded)
+
+
+# Every first contact sees this screen: built once per language, hint, choice and newcomer or
+# not (8 x 8 x 8 x 2 at most). A Reply is frozen, so one can be shown to everyone.
+@lru_cache(maxsize=1024)
+def _language_reply(_shown_in: str, preferred: str, chosen: str, onboarded: bool) -> Reply:
     order = [preferred] + [lang for lang in LANGUAGES if lang != preferred]
-    buttons = [Button(check(lang == ctx.user.language) + LANGUAGE_NAMES[lang], f"lang:{lang}")
+    buttons = [Button(check(lang == chosen) + LANGUAGE_NAMES[lang], f"lang:{lang}")
                for lang in order]
     # From Settings she is no newcomer: no "Welcome" there.
-    title = (_("Please choose your language.") if ctx.user.onboarded
+    title = (_("Please choose your language.") if onboarded
              else _("Welcome. Please choose your language."))
-    return screen(title,
-                  *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
-                  menu=ctx.user.onboarded)
+    return screen(title, *[buttons[i:i + 2] for i in range(0, len(buttons), 2)],
+                  menu=onboarded)
 
 
 def first_screen(services: Services, inbound: Inbound) -> Reply:
@@ -95,6 +104,11 @@ async def choose_language(ctx: Ctx) -> list[Reply]:
 
 def safety_screen(ctx: Ctx) -> Reply:
     ctx.session.state = StartState.SAFETY
+    return _safety_reply(current_language(), bool(ctx.user.codeword_hash))
+
+
+@lru_cache(maxsize=32)  # by language and whether she has a code word: the same for everyone
+def _safety_reply(_shown_in: str, has_codeword: bool) -> Reply:
     text = "\n\n".join([
         _("Before we start: is this a safe moment? Could someone else read this phone?"),
         _("What this bot does: it keeps no copy of what you write. Quick exit (the ✖ button, or "
@@ -106,7 +120,7 @@ def safety_screen(ctx: Ctx) -> Reply:
           "list (a private window keeps none)."),
     ])
     rows = [[Button(_("Yes, it is safe now. Continue"), "safe:ok")]]
-    if ctx.user.codeword_hash:
+    if has_codeword:
         text += "\n\n" + _("Your code word locks the screens that could give you away. "
                             "You can change it in Settings.")
     else:

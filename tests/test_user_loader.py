@@ -99,3 +99,23 @@ async def test_a_visitor_whose_row_was_written_meanwhile_is_herself_not_twice(
     assert [r.id for r in rows] == [row_id]
     session = await rt.store.load(key)
     assert session.visitor is None
+
+
+async def test_a_visitor_object_kept_between_updates_follows_her_session(rt: Runtime) -> None:
+    """The core keeps a visitor's User between her taps (it costs twenty attribute events to
+    build); it is used again only when it is exactly what her session gives, and quick exit
+    leaves nothing of hers behind."""
+    chat = ChatDriver(rt.core)
+    await chat.say("/start")
+    await chat.press("lang:es")
+    key = rt.vault.lookup_hash(chat.channel, chat.address)
+    # Another worker moved her on to Italian: her session says so, the kept object does not.
+    session = await rt.store.load(key)
+    assert session.visitor is not None
+    session.visitor["language"] = "it"
+    await rt.store.save(key, session)
+    await chat.press("help:safety")
+    await chat.press("menu")
+    assert chat.actions()[:1] == ["safe:ok"] and "Prima di iniziare" in chat.text
+    await chat.press("exit")
+    assert key not in rt.core._visitor_objects  # noqa: SLF001 - what memory keeps of her

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +47,11 @@ log = logging.getLogger(__name__)
 
 EXIT_COMMANDS = frozenset({"/exit", "/quit", "/stop"})
 MAX_ADDRESS_CHARS = 128
+# Visitors whose User object is kept between their updates (a start screen each few seconds),
+# and for how long: far less than a session lives, so what it holds (her language, region, the
+# hash of a code word) is never in memory longer than her session keeps it anyway.
+VISITOR_OBJECTS_MAX = 2048
+VISITOR_OBJECT_SECONDS = 120.0
 # Message ids kept in a visitor's session for quick exit (the start screens are a few messages;
 # beyond this the oldest go, as Telegram could no longer delete a long chat's first ones anyway).
 VISITOR_REFS_MAX = 100
@@ -175,6 +182,11 @@ class Core:
         self.deliver = deliver
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # A visitor's transient User between her updates (never added to a database session;
+        # taken out while an update of hers runs, put back only when it ended well).
+        self._visitor_objects: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._visitor_object_seconds = min(VISITOR_OBJECT_SECONDS,
+                                           float(services.settings.session_ttl_seconds))
         # Rows read for many updates at once (a flood of first contacts is one statement).
         self._loader = UserLoader(sessionmaker)
 
@@ -331,6 +343,8 @@ class Core:
             if not ctx.visitor:
                 outcome.user_id = user.id
             await database.commit()
+            if ctx.visitor and not ctx.exit_requested:
+                self._keep_visitor_object(key, user)
         finally:
             await database.close()
         for step in ctx.after_commit:
@@ -367,18 +381,33 @@ class Core:
         await self._touch(db, user, today)
         return user, False
 
-    @staticmethod
-    def _visitor_user(inbound: Inbound, key: str, visitor: dict[str, object],
+    def _visitor_user(self, inbound: Inbound, key: str, visitor: dict[str, object],
                       today: date) -> User:
         # Column defaults apply only on INSERT, so every attribute a handler may read is set.
-        return User(id=str(visitor["id"]), channel=inbound.channel, lookup_hash=key,
-                    address_enc=b"", language=str(visitor.get("language") or DEFAULT_LANGUAGE),
-                    region_code=visitor.get("region"), role=Role.PARTICIPANT, org_id=None,
-                    topics=[], discreet=True, quiet_start=None, quiet_end=None,
-                    vanish_minutes=1440, onboarded=False, active=True,
-                    # The code word she chose at the safety notice: its hash only, until her row.
-                    codeword_hash=_text_or_none(visitor.get("codeword")), lock_failures=0,
-                    lock_blocked_until=None, last_active_on=today, created_on=today)
+        fields: dict[str, object] = dict(
+            id=str(visitor["id"]), channel=inbound.channel, lookup_hash=key, address_enc=b"",
+            language=str(visitor.get("language") or DEFAULT_LANGUAGE),
+            region_code=visitor.get("region"), role=Role.PARTICIPANT, org_id=None, topics=[],
+            discreet=True, quiet_start=None, quiet_end=None, vanish_minutes=1440,
+            onboarded=False, active=True,
+            # The code word she chose at the safety notice: its hash only, until her row.
+            codeword_hash=_text_or_none(visitor.get("codeword")), lock_failures=0,
+            lock_blocked_until=None, last_active_on=today, created_on=today)
+        # Her previous update's object, when every attribute is what her session gives: the
+        # same as a new one, without the twenty attribute events of building it.
+        kept_until, kept = self._visitor_objects.pop(key, (0.0, None))
+        if kept is not None and kept_until > time.monotonic() and all(
+                getattr(kept, name) == value for name, value in fields.items()):
+            return kept
+        return User(**fields)
+
+    def _keep_visitor_object(self, key: str, user: User) -> None:
+        now = time.monotonic()
+        kept = self._visitor_objects
+        kept[key] = (now + self._visitor_object_seconds, user)
+        # The oldest are first: out with the expired and beyond the bound.
+        while kept and (len(kept) > VISITOR_OBJECTS_MAX or next(iter(kept.values()))[0] <= now):
+            kept.popitem(last=False)
 
     @staticmethod
     def _remember_visitor(ctx: Ctx, outcome: Outcome) -> None:
