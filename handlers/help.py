@@ -2,10 +2,12 @@
 database) and honest safety advice."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import or_, select
 
 from bot.core.context import Ctx, Route
-from bot.core.i18n import _, data_text, format_day, isolate, isolate_runs
+from bot.core.i18n import _, current_language, data_text, format_day, isolate, isolate_runs
 from bot.core.types import Button, Reply
 from bot.core.ui import screen
 from db import queries
@@ -42,11 +44,11 @@ async def contacts_for(ctx: Ctx, country: str, region_code: str | None) -> list[
 
 async def show_help(ctx: Ctx) -> list[Reply]:
     """help / help:c:<country> — the contacts of her country, or a country picker elsewhere."""
+    if ctx.args and ctx.args[0] == "safety":
+        return [safety_advice()]
     country = await queries.region_country(ctx.db, ctx.user.region_code)
     if len(ctx.args) >= 2 and ctx.args[0] == "c" and ctx.args[1] in COUNTRIES:
         country = ctx.args[1]
-    if ctx.args and ctx.args[0] == "safety":
-        return [safety_advice()]
     if country is None:
         buttons = [[Button(_(COUNTRY_NAMES[c]), f"help:c:{c}")] for c in COUNTRIES]
         return [screen(isolate_runs(_("If you are in danger now, call 112. It is free and works "
@@ -72,6 +74,11 @@ async def show_help(ctx: Ctx) -> list[Reply]:
 
 
 def safety_advice() -> Reply:
+    return _safety_advice(current_language())
+
+
+@lru_cache(maxsize=16)  # the same for everyone who reads it in a language: a frozen Reply
+def _safety_advice(_shown_in: str) -> Reply:
     text = "\n\n".join([
         _("Tips to stay safe"),
         _("• Quick exit: press ✖ or write “{word}”. The bot closes and deletes the messages it "

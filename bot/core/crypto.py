@@ -25,6 +25,7 @@ def _derive(key: bytes, purpose: bytes) -> bytes:
 class AddressVault:
     enc_key: bytes = field(repr=False)
     mac_key: bytes = field(repr=False)
+    _mac: hmac.HMAC = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_data_key(cls, data_key: bytes) -> AddressVault:
@@ -32,9 +33,14 @@ class AddressVault:
             raise ValueError("the data key must be 32 bytes")
         return cls(_derive(data_key, b"wego/address-enc/v1"), _derive(data_key, b"wego/lookup/v1"))
 
+    def __post_init__(self) -> None:
+        # The keyed state once: each lookup copies it (twice per update) instead of keying anew.
+        object.__setattr__(self, "_mac", hmac.new(self.mac_key, digestmod=hashlib.sha256))
+
     def lookup_hash(self, channel: str, address: str) -> str:
-        msg = f"{channel}\x00{address}".encode()
-        return hmac.new(self.mac_key, msg, hashlib.sha256).hexdigest()
+        mac = self._mac.copy()
+        mac.update(f"{channel}\x00{address}".encode())
+        return mac.hexdigest()
 
     def encrypt(self, channel: str, address: str) -> bytes:
         nonce = os.urandom(_NONCE)
