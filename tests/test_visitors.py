@@ -57,6 +57,12 @@ async def test_her_row_is_written_when_she_finishes_the_start_screens(rt: Runtim
     async with rt.sessionmaker() as db:
         user = (await db.execute(select(User))).scalar_one()
         assert (user.language, user.region_code, user.onboarded) == ("es", "milan", True)
+        # What a row holds from the start, as a new row would (the visitor's object is filled
+        # without its constructor, bot/core/core.py).
+        assert (user.role, user.discreet, user.vanish_minutes, user.active, user.topics,
+                user.lock_failures, user.codeword_hash, user.org_id) == (
+            "participant", True, 1440, True, [], 0, None, None)
+        assert user.last_active_on == user.created_on == rt.services.clock().date()
         assert user.id == chat.last.user_id
         assert rt.vault.decrypt(user.channel, user.address_enc) == chat.address
         refs = (await db.execute(select(MessageRef.ref).where(MessageRef.user_id == user.id))

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -185,6 +186,7 @@ class Core:
         # A visitor's transient User between her updates (never added to a database session;
         # taken out while an update of hers runs, put back only when it ended well).
         self._visitor_objects: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._user_columns = frozenset(attr.key for attr in inspect(User).column_attrs)
         self._visitor_object_seconds = min(VISITOR_OBJECT_SECONDS,
                                            float(services.settings.session_ttl_seconds))
         # Rows read for many updates at once (a flood of first contacts is one statement).
@@ -394,12 +396,20 @@ class Core:
             codeword_hash=_text_or_none(visitor.get("codeword")), lock_failures=0,
             lock_blocked_until=None, last_active_on=today, created_on=today)
         # Her previous update's object, when every attribute is what her session gives: the
-        # same as a new one, without the twenty attribute events of building it.
+        # same as a new one, without the attribute events of building it. (Compared in the
+        # object's state dict, SQLAlchemy's public InstanceState.dict, without the descriptors.)
         kept_until, kept = self._visitor_objects.pop(key, (0.0, None))
-        if kept is not None and kept_until > time.monotonic() and all(
-                getattr(kept, name) == value for name, value in fields.items()):
-            return kept
-        return User(**fields)
+        if kept is not None and kept_until > time.monotonic():
+            values = inspect(kept).dict
+            if all(values.get(name) == value for name, value in fields.items()):
+                return kept
+        # Filled through its state dict (SQLAlchemy's public InstanceState.dict): the values the
+        # constructor would set (the Nones too: an attribute never set costs more at each
+        # read), without an attribute event for each, a seventh of a first contact's cost.
+        # Never flushed as it is: _admit sets them again, as the constructor does.
+        user = User()
+        inspect(user).dict.update(fields)
+        return user
 
     def _keep_visitor_object(self, key: str, user: User) -> None:
         now = time.monotonic()
@@ -436,6 +446,12 @@ class Core:
             return
         user, inbound = ctx.user, ctx.inbound
         visitor = ctx.session.visitor or {}
+        # Every column she holds set through its attribute, as a new User(...) would have them
+        # (_visitor_user filled her state dict directly).
+        columns = self._user_columns
+        for name, value in list(inspect(user).dict.items()):
+            if name in columns:
+                setattr(user, name, value)
         user.address_enc = self.services.vault.encrypt(inbound.channel, inbound.address)
         ctx.db.add(user)
         try:
