@@ -46,7 +46,9 @@ async def test_walk_to_help_contacts_and_quick_exit(chat: ChatDriver, rt: Runtim
     "/exit", "exit", "EXIT", "изход", "salir", "خروج", "вихід",
     # typed naturally: capitals, no accent, a decomposed accent, punctuation, an RTL mark
     "ΕΞΟΔΟΣ", "εξοδος", "ε\u0301ξοδος", "Exit.", "exit!", "\u200fخروج", "ИЗХОД!", " Esci ",
-    "ｅｘｉｔ", "sal\u00edr", "\u200bexit\u200b"])
+    "ｅｘｉｔ", "sal\u00edr", "\u200bexit\u200b",
+    # her word typed as if it were a command: the slash is punctuation like any other
+    "/esci", "/salir", "/изход", "/EXIT@WeGoBot", "/Quit"])
 async def test_exit_word_works_from_any_screen(rt: Runtime, word: str) -> None:
     chat = ChatDriver(rt.core)
     await chat.onboard()

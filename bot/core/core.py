@@ -363,7 +363,7 @@ class Core:
         # A visitor's session says she has no row (only her own start screens write it, and
         # then the session says so): no read. Anyone else: her row, read with the others
         # waiting (bot/core/loader.py), then part of this update's session.
-        user = None if visitor_id is not None else await self._loader.get(key)
+        user = None if visitor_id is not None else await self._loader.get(key, database.get)
         today = self.services.clock().date()
         if user is None:
             # First contact costs no write: until she finishes the start screens she is a

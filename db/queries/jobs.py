@@ -9,6 +9,7 @@ from datetime import date
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 
 from db.models import (
     CommitmentStatus,
@@ -37,7 +38,10 @@ class JobFilters:
 
 
 def visible() -> Select[Vacancy]:
+    # The employer joined once: for the filter on her commitment and as the vacancy's employer
+    # (contains_eager), not a second time by the relationship's own joined load.
     return (select(Vacancy).join(Employer, Employer.id == Vacancy.employer_id)
+            .options(contains_eager(Vacancy.employer))
             .where(Employer.status == CommitmentStatus.ACTIVE,
                    Vacancy.status == PostStatus.PUBLISHED))
 
