@@ -37,8 +37,8 @@ PER_CHAT = 10
 FIRST_CONTACTS = 1000
 RUN_LIMIT = 120.0  # seconds; a run that takes longer is reported as failed, not waited for
 # Each scenario is run this many times, every bot once per round, in turn; the summary compares
-# the medians. One run of a second or two swings by a third on this machine (the other process,
-# the kernel's scheduling): a single pair of runs could call a bot faster or slower than it is.
+# the medians. One run of a second or two moves by a tenth or more on this machine (the kernel's
+# scheduling): a single pair of runs could call a bot faster or slower than it is.
 ROUNDS = 3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ class Scenario:
 
     @property
     def expected(self) -> int:
-        return len(self.updates)  # each update gets exactly one sendMessage
+        return len(self.updates)  # each update gets exactly one answer (sent or edited)
 
 
 # What she taps after /start, each a button of the screen she has: her language, then in turn
@@ -355,7 +355,8 @@ async def run_scenario(scenario: Scenario, round_: int = 1) -> list[Result]:
         else:
             results.append(Result(AIOGRAM, scenario.expected, None, NOT_INSTALLED,
                                   scenario.name, round_))
-            print(f"  [{scenario.name}] {AIOGRAM}: {NOT_INSTALLED}", flush=True)
+            print(f"  [{scenario.name}, round {round_}] {AIOGRAM}: {NOT_INSTALLED}",
+                  flush=True)
         results.append(await _one(PTB_DEFAULT, run_bare_ptb_default, round_))
         results.append(await _one(PTB_OURS, run_bare_echo, round_))
         with tempfile.TemporaryDirectory() as tmp:

@@ -267,7 +267,7 @@ class Core:
         except _AdmittedElsewhere:
             if not has_row:
                 raise  # handle() runs the update again, reading her row
-            self._log_failure(_AdmittedElsewhere())
+            log.error("update failed: a visitor's row could not be written nor read")
             return self._finish(Outcome(replies=[screen(
                 _("Sorry, something went wrong on our side. Nothing was changed. "
                   "Please try again in a moment."))], erase_inbound=secret))

@@ -38,9 +38,10 @@ class UserLoader:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self._waiting: dict[str, asyncio.Future[User | None]] = {}
-        # The update's own session, for a read that serves that update alone.
-        self._own: dict[str, Callable[[], AsyncSession]] = {}
+        # Each key's update: the future it waits on, and its own session (for a read that
+        # serves it alone).
+        self._waiting: dict[str, tuple[asyncio.Future[User | None],
+                                       Callable[[], AsyncSession]]] = {}
         self._scheduled = False
         self._in_flight = 0
         self._reads: set[asyncio.Task[None]] = set()
@@ -51,8 +52,7 @@ class UserLoader:
         her update's statements follow on the same connection."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[User | None] = loop.create_future()
-        self._waiting[key] = future
-        self._own[key] = own
+        self._waiting[key] = (future, own)
         if not self._scheduled:
             # Once the updates that are ready in this turn of the loop have asked too: they
             # share the statement.
@@ -63,11 +63,11 @@ class UserLoader:
     def _start_reads(self) -> None:
         self._scheduled = False
         while self._waiting and self._in_flight < IN_FLIGHT_MAX:
-            keys = list(self._waiting)[:BATCH_MAX]
-            batch = {key: self._waiting.pop(key) for key in keys}
-            owns = [self._own.pop(key) for key in keys]
+            taken = [(key, self._waiting.pop(key)) for key in list(self._waiting)[:BATCH_MAX]]
+            batch = {key: future for key, (future, _own) in taken}
+            own = taken[0][1][1] if len(taken) == 1 else None
             self._in_flight += 1
-            task = asyncio.create_task(self._read(batch, owns[0] if len(keys) == 1 else None))
+            task = asyncio.create_task(self._read(batch, own))
             self._reads.add(task)
             task.add_done_callback(self._reads.discard)
 

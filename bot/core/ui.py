@@ -44,9 +44,18 @@ def shorten(text: str, limit: int = WHOLE_ROW_CHARS) -> str:
     return cut.rstrip(" ,.;:·–-(") + ELLIPSIS
 
 
+def _row_fits(row: Sequence[Button]) -> bool:
+    """Whether a row fits a phone as it is: no label wider than the screen, and a shared row's
+    labels no wider than half of it."""
+    widest = max((len(b.label) for b in row), default=0)
+    return widest <= WHOLE_ROW_CHARS and (len(row) < 2 or widest <= SHARED_ROW_CHARS)
+
+
 def fit_row(row: Sequence[Button]) -> list[tuple[Button, ...]]:
     """One row as it fits a phone: buttons too wide to share a row get a row each, and a label
     wider than the screen is shortened (the action, not the label, says what it does)."""
+    if _row_fits(row):
+        return [tuple(row)]
     fitted = tuple(b if len(b.label) <= WHOLE_ROW_CHARS else Button(shorten(b.label), b.action)
                    for b in row)
     if len(fitted) > 1 and any(len(b.label) > SHARED_ROW_CHARS for b in fitted):
@@ -71,14 +80,9 @@ def screen(text: str, *button_rows: Sequence[Button], back: str | None = None,
 
 
 def _fits(button_rows: Rows) -> bool:
-    """Whether fit_row would leave every row as it is (asked before building anything)."""
-    for row in button_rows:
-        if not row:
-            return False  # rows() drops it
-        widest = max(len(b.label) for b in row)
-        if widest > WHOLE_ROW_CHARS or (len(row) > 1 and widest > SHARED_ROW_CHARS):
-            return False
-    return True
+    """Whether rows() would leave the rows as they are (asked before building anything): none
+    empty (rows() drops it), each fitting."""
+    return all(row and _row_fits(row) for row in button_rows)
 
 
 def with_exit(reply: Reply) -> Reply:
